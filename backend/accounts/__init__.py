@@ -1,0 +1,1 @@
+"""Agencies, users and enterprises: who acts, and over whom."""

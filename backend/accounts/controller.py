@@ -1,0 +1,106 @@
+"""HTTP for logins, agencies, users and enterprises."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts.schemas import AgencyIn, AgencyOut, EnterpriseIn, EnterpriseOut, LoginIn, LoginOut, Role, UserIn, UserOut
+from backend.accounts.service import AccountService, agency_out, enterprise_out, user_out
+from backend.audit import Actor
+from backend.auth import issue_token, requires_role
+from backend.errors import Unauthorized
+from backend.pagination import DEFAULT_LIMIT, Page
+
+
+def provide_account_service(db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> AccountService:
+    return AccountService(db_session, actor)
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ["accounts"]
+    dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
+
+    @post("/login", exclude_from_auth=True, status_code=200, summary="Log in and receive a bearer token")
+    async def login(self, request: Request[Any, Any, Any], data: JSONBody[LoginIn], db_session: NamedDependency[AsyncSession]) -> LoginOut:
+        state = request.app.state
+        client = request.client.host if request.client else "unknown"
+        state.login_throttle.check(data.username, client)
+        found = await AccountService.authenticate(db_session, data.username, data.password)
+        if found is None:
+            state.login_throttle.failed(data.username, client)
+            raise Unauthorized("wrong username or password", code="invalid_credentials")
+        state.login_throttle.succeeded(data.username, client)
+        user, _ = found
+        return LoginOut(
+            access_token=issue_token(state.jwt_auth, user),
+            expires_in=int(state.jwt_auth.default_token_expiration.total_seconds()),
+            user=user_out(user),
+        )
+
+    @get("/me", summary="The logged-in user")
+    async def me(self, accounts: NamedDependency[AccountService]) -> UserOut:
+        return user_out(await accounts.current_user())
+
+
+class AgencyController(Controller):
+    path = "/agencies"
+    tags = ["accounts"]
+    dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
+
+    @post("/", guards=[requires_role("admin")], summary="Create an agency (admin)")
+    async def create(self, data: JSONBody[AgencyIn], accounts: NamedDependency[AccountService]) -> AgencyOut:
+        return agency_out(await accounts.create_agency(data))
+
+    @get("/", summary="Agencies in the caller's scope")
+    async def list(self, accounts: NamedDependency[AccountService]) -> list[AgencyOut]:
+        return [agency_out(a) for a in await accounts.list_agencies()]
+
+
+class UserController(Controller):
+    path = "/users"
+    tags = ["accounts"]
+    dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
+
+    @post("/", guards=[requires_role("admin")], summary="Create a user (admin)")
+    async def create(self, data: JSONBody[UserIn], accounts: NamedDependency[AccountService]) -> UserOut:
+        return user_out(await accounts.create_user(data))
+
+    @get(
+        "/",
+        guards=[requires_role("admin", "inspector", "legal_reviewer")],
+        summary="Users of the caller's agency tree (for choosing co-inspectors and case handlers)",
+    )
+    async def list(self, accounts: NamedDependency[AccountService], role: FromQuery[Role | None] = None) -> list[UserOut]:
+        return [user_out(u) for u in await accounts.list_users(role)]
+
+
+class EnterpriseController(Controller):
+    path = "/enterprises"
+    tags = ["accounts"]
+    dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
+
+    @post("/", guards=[requires_role("admin", "inspector")], summary="Register an enterprise")
+    async def create(self, data: JSONBody[EnterpriseIn], accounts: NamedDependency[AccountService]) -> EnterpriseOut:
+        return enterprise_out(await accounts.create_enterprise(data))
+
+    @get("/", summary="Enterprises in the caller's scope")
+    async def list(
+        self,
+        accounts: NamedDependency[AccountService],
+        topic: FromQuery[str | None] = None,
+        q: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = DEFAULT_LIMIT,
+    ) -> Page[EnterpriseOut]:
+        return await accounts.list_enterprises(topic, q, cursor, limit)
+
+    @get("/{enterprise_id:uuid}", summary="One enterprise (404 outside the caller's scope)")
+    async def get(self, enterprise_id: FromPath[uuid.UUID], accounts: NamedDependency[AccountService]) -> EnterpriseOut:
+        return enterprise_out(await accounts.get_enterprise(enterprise_id))

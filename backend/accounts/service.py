@@ -1,0 +1,219 @@
+"""The rules for logins, agencies, users and enterprises."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from backend import audit
+from backend.accounts.models import Agency, Enterprise, EnterpriseTopic, User
+from backend.accounts.schemas import (
+    AgencyIn,
+    AgencyOut,
+    EnterpriseIn,
+    EnterpriseOut,
+    Location,
+    UserIn,
+    UserOut,
+)
+from backend.accounts.scope import agency_subtree_clause, require_agency, require_enterprise, visible_enterprises
+from backend.audit import Actor
+from backend.auth import hash_password, verify_password
+from backend.errors import Conflict, Forbidden, ValidationFailed
+from backend.pagination import Page, keyset, page_of
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+def agency_out(agency: Agency) -> AgencyOut:
+    return AgencyOut.model_validate(agency, from_attributes=True)
+
+
+def enterprise_out(enterprise: Enterprise) -> EnterpriseOut:
+    location = (
+        Location(lat=enterprise.lat, lng=enterprise.lng)
+        if enterprise.lat is not None and enterprise.lng is not None
+        else None
+    )
+    return EnterpriseOut(
+        id=enterprise.id,
+        name=enterprise.name,
+        credit_code=enterprise.credit_code,
+        topics=enterprise.topics,
+        agency_id=enterprise.agency_id,
+        address=enterprise.address,
+        location=location,
+        principal=enterprise.principal,
+        safety_manager=enterprise.safety_manager,
+        created_at=enterprise.created_at,
+    )
+
+
+class AccountService:
+    def __init__(self, session: AsyncSession, actor: Actor) -> None:
+        self.session = session
+        self.actor = actor
+
+    # --- logins -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    async def authenticate(session: AsyncSession, username: str, password: str) -> tuple[User, str | None] | None:
+        row = (
+            await session.execute(
+                select(User, Agency.path)
+                .outerjoin(Agency, Agency.id == User.agency_id)
+                .where(User.username == username)
+            )
+        ).first()
+        user, path = row if row else (None, None)
+        if not verify_password(user.password_hash if user else None, password) or user is None:
+            return None
+        if not user.is_active:
+            return None
+        return user, path
+
+    async def current_user(self) -> User:
+        return (await self.session.execute(select(User).where(User.id == self.actor.user_id))).scalar_one()
+
+    # --- agencies -----------------------------------------------------------------------------------------
+
+    async def create_agency(self, data: AgencyIn) -> Agency:
+        agency_id = uuid.uuid4()
+        if data.parent_id is None:
+            path = f"/{agency_id}/"
+        else:
+            parent = await require_agency(self.session, self.actor, data.parent_id, field="parent_id")
+            path = f"{parent.path}{agency_id}/"
+        agency = Agency(id=agency_id, name=data.name, region_code=data.region_code, parent_id=data.parent_id, path=path)
+        self.session.add(agency)
+        audit.record(self.session, self.actor, "agency.create", "agency", agency.id, data.model_dump())
+        await self.session.commit()
+        return agency
+
+    async def list_agencies(self) -> list[Agency]:
+        if self.actor.role == "enterprise":
+            query = (
+                select(Agency)
+                .join(Enterprise, Enterprise.agency_id == Agency.id)
+                .where(Enterprise.id == self.actor.enterprise_id)
+            )
+        else:
+            query = select(Agency).where(agency_subtree_clause(self.actor))
+        return list((await self.session.execute(query.order_by(Agency.path))).scalars())
+
+    # --- users --------------------------------------------------------------------------------------------
+
+    async def create_user(self, data: UserIn) -> User:
+        if data.role in ("inspector", "legal_reviewer") and data.agency_id is None:
+            raise ValidationFailed(f"a {data.role} must belong to an agency", field="agency_id")
+        if data.role == "inspector" and not data.certificate_no:
+            raise ValidationFailed("an inspector needs a law-enforcement certificate number (执法证号)", field="certificate_no")
+        if data.role == "enterprise" and data.enterprise_id is None:
+            raise ValidationFailed("an enterprise user must belong to an enterprise", field="enterprise_id")
+        if data.role == "enterprise" and data.agency_id is not None:
+            raise ValidationFailed("an enterprise user belongs to an enterprise, not an agency", field="agency_id")
+        if data.role != "enterprise" and data.enterprise_id is not None:
+            raise ValidationFailed("only enterprise users belong to an enterprise", field="enterprise_id")
+        if data.agency_id is not None:
+            await require_agency(self.session, self.actor, data.agency_id, field="agency_id")
+        if data.enterprise_id is not None:
+            await require_enterprise(self.session, self.actor, data.enterprise_id, field="enterprise_id")
+        user = User(
+            username=data.username,
+            password_hash=hash_password(data.password),
+            display_name=data.display_name,
+            role=data.role,
+            agency_id=data.agency_id,
+            enterprise_id=data.enterprise_id,
+            certificate_no=data.certificate_no,
+        )
+        self.session.add(user)
+        audit.record(
+            self.session, self.actor, "user.create", "user", user.id, data.model_dump(exclude={"password"})
+        )
+        await self._commit_unique("username", f"username {data.username} is taken")
+        return user
+
+    async def list_users(self, role: str | None) -> list[User]:
+        if self.actor.role == "enterprise":
+            raise Forbidden("enterprise users cannot list accounts", code="role_forbidden")
+        query = select(User).join(Agency, Agency.id == User.agency_id, isouter=self.actor.role == "admin")
+        if self.actor.role != "admin":
+            query = query.where(agency_subtree_clause(self.actor))
+        if role:
+            query = query.where(User.role == role)
+        return list((await self.session.execute(query.order_by(User.username))).scalars())
+
+    async def ensure_admin(self, username: str, password: str) -> User | None:
+        """Create the first admin from the environment, once; an existing account is left as it is."""
+        existing = (await self.session.execute(select(User).where(User.username == username))).scalar_one_or_none()
+        if existing is not None:
+            return None
+        user = User(username=username, password_hash=hash_password(password), display_name="系统管理员", role="admin")
+        self.session.add(user)
+        audit.record(self.session, self.actor, "user.create", "user", user.id, {"username": username, "role": "admin"})
+        try:
+            await self.session.commit()
+        except IntegrityError:  # another worker created it at the same moment
+            await self.session.rollback()
+            return None
+        return user
+
+    # --- enterprises --------------------------------------------------------------------------------------
+
+    async def create_enterprise(self, data: EnterpriseIn) -> Enterprise:
+        await require_agency(self.session, self.actor, data.agency_id, field="agency_id")
+        enterprise = Enterprise(
+            name=data.name,
+            credit_code=data.credit_code,
+            agency_id=data.agency_id,
+            address=data.address,
+            lat=data.location.lat if data.location else None,
+            lng=data.location.lng if data.location else None,
+            principal=data.principal,
+            safety_manager=data.safety_manager,
+        )
+        enterprise.topic_rows = [EnterpriseTopic(enterprise_id=enterprise.id, topic=t) for t in data.topics]
+        self.session.add(enterprise)
+        audit.record(self.session, self.actor, "enterprise.create", "enterprise", enterprise.id, data.model_dump())
+        await self._commit_unique("credit_code", f"an enterprise with credit code {data.credit_code} exists")
+        return enterprise
+
+    async def get_enterprise(self, enterprise_id: uuid.UUID) -> Enterprise:
+        await require_enterprise(self.session, self.actor, enterprise_id)
+        return await self._load_enterprise(enterprise_id)
+
+    async def _load_enterprise(self, enterprise_id: uuid.UUID) -> Enterprise:
+        query = select(Enterprise).options(selectinload(Enterprise.topic_rows)).where(Enterprise.id == enterprise_id)
+        return (await self.session.execute(query)).scalar_one()
+
+    async def list_enterprises(
+        self, topic: str | None, q: str | None, cursor: str | None, limit: int
+    ) -> Page[EnterpriseOut]:
+        query = visible_enterprises(self.actor).options(selectinload(Enterprise.topic_rows))
+        if topic:
+            query = query.where(
+                Enterprise.id.in_(select(EnterpriseTopic.enterprise_id).where(EnterpriseTopic.topic == topic))
+            )
+        if q:
+            query = query.where(
+                or_(Enterprise.name.contains(q, autoescape=True), Enterprise.credit_code.startswith(q.upper(), autoescape=True))
+            )
+        query = keyset(query, Enterprise.created_at, Enterprise.id, cursor, limit)
+        rows = list((await self.session.execute(query)).scalars())
+        return page_of(rows, limit, enterprise_out)
+
+    # --- shared -------------------------------------------------------------------------------------------
+
+    async def _commit_unique(self, field: str, message: str) -> None:
+        try:
+            await self.session.commit()
+        except IntegrityError as exc:
+            await self.session.rollback()
+            raise Conflict(message, code="duplicate_conflict", field=field) from exc

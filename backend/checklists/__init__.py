@@ -1,0 +1,1 @@
+"""Checklists (检查表): national standards loaded from checklists/, versioned by effective date."""

@@ -1,0 +1,121 @@
+"""The project's commands, on Litestar's CLI: `safety migrate | seed-demo | export-openapi | serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from litestar import Litestar
+from litestar.plugins import CLIPluginProtocol
+
+from backend.settings import PROJECT_ROOT, get_settings
+
+OPENAPI_FILE = PROJECT_ROOT / "mobile_api_spec" / "openapi.json"
+
+
+def openapi_document(app: Litestar) -> str:
+    return json.dumps(app.openapi_schema.to_schema(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def _migrate() -> None:
+    from backend.migrations import upgrade
+
+    upgrade(get_settings().database_url)
+
+
+def _seed_demo() -> list[dict[str, str]]:
+    from backend.db import make_engine, make_sessionmaker
+    from backend.demo import seed_demo
+
+    settings = get_settings()
+
+    async def run() -> list[dict[str, str]]:
+        engine = make_engine(settings.database_url)
+        try:
+            return await seed_demo(make_sessionmaker(engine), settings.state_dir)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _print_credentials(credentials: list[dict[str, str]]) -> None:
+    click.echo("Demo accounts (kept in the local state folder):")
+    for c in credentials:
+        click.echo(f"  {c['role']:<15} {c['username']:<12} {c['password']:<14} {c['name']}")
+
+
+class SafetyCLIPlugin(CLIPluginProtocol):
+    def on_cli_init(self, cli: click.Group) -> None:
+        @cli.command(name="migrate", help="Apply the database migrations (Alembic) up to the newest.")
+        def migrate() -> None:
+            _migrate()
+            click.echo("database migrated")
+
+        @cli.command(name="seed-demo", help="Load the demo agencies, enterprises and accounts (once) and print them.")
+        def seed_demo_command() -> None:
+            _print_credentials(_seed_demo())
+
+        @cli.command(name="export-openapi", help="Write the OpenAPI document to mobile_api_spec/openapi.json.")
+        @click.option("--out", type=click.Path(path_type=Path), default=OPENAPI_FILE)
+        def export_openapi(app: Litestar, out: Path) -> None:
+            out.write_text(openapi_document(app), encoding="utf-8")
+            click.echo(f"wrote {out}")
+
+        @cli.command(name="serve", help="Migrate, then serve the API; starts an embedded SeaweedFS when S3_ENDPOINT is unset.")
+        @click.option("--demo/--no-demo", default=False, help="Load and print the demo data first.")
+        def serve(demo: bool) -> None:
+            serve_forever(demo)
+
+
+def _ensure_admin_password(settings: Any) -> None:
+    if settings.admin_password:
+        return
+    from backend.settings import _read_or_create_secret
+
+    path = settings.state_dir / "admin_password"
+    os.environ["ADMIN_PASSWORD"] = _read_or_create_secret(path, nbytes=12)
+    click.echo(f"ADMIN_PASSWORD not set: admin '{settings.admin_username}' uses the password in {path}")
+
+
+def serve_forever(demo: bool) -> None:
+    import uvicorn
+
+    from backend.storage import EmbeddedSeaweed
+
+    settings = get_settings()
+    _migrate()
+    if demo:
+        _print_credentials(_seed_demo())
+    _ensure_admin_password(settings)
+    embedded: EmbeddedSeaweed | None = None
+    if not settings.s3_endpoint:
+        embedded = EmbeddedSeaweed(settings.state_dir / "seaweedfs", settings.s3_bucket)
+        click.echo("S3_ENDPOINT not set: starting an embedded SeaweedFS on 127.0.0.1 ...")
+        config = embedded.start()
+        os.environ.update(S3_ENDPOINT=config.endpoint, S3_ACCESS_KEY=config.access_key or "", S3_SECRET_KEY=config.secret_key or "")
+        click.echo(f"embedded SeaweedFS S3 endpoint: http://{config.endpoint} (data in {embedded.data_dir})")
+    get_settings.cache_clear()
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exit so `finally` stops the store.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        settings = get_settings()
+        click.echo(f"serving on http://{settings.host}:{settings.port}  (OpenAPI: /schema, health: /health)")
+        uvicorn.run("backend.app:create_app", factory=True, host=settings.host, port=settings.port, log_level="info")
+    finally:
+        if embedded is not None:
+            embedded.stop()
+            click.echo("embedded SeaweedFS stopped")
+
+
+def main() -> None:
+    os.environ.setdefault("LITESTAR_APP", "backend.app:create_app")
+    from litestar.cli.main import litestar_group
+
+    litestar_group()

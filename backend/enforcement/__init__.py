@@ -1,0 +1,1 @@
+"""Enforcement cases (执法案件): full-process records, legal review, decisions and documents."""

@@ -1,0 +1,1 @@
+"""Field inspections (检查): checklist-driven, offline-first."""

@@ -1,0 +1,84 @@
+"""Settings from the environment, with defaults that let the service start with nothing installed."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:
+    """A secret kept in local state: generated once, never hard-coded, readable only by the owner."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    value = secrets.token_urlsafe(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path
+    database_url: str
+    secret_key: str
+    s3_endpoint: str | None
+    s3_access_key: str | None
+    s3_secret_key: str | None
+    s3_bucket: str
+    s3_secure: bool
+    admin_username: str
+    admin_password: str | None
+    host: str
+    port: int
+    token_ttl_minutes: int
+    lookback_delay_days: int
+    lookback_sample_rate: float
+    major_fine_threshold: int
+    max_upload_bytes: int
+    timezone: str
+    login_max_failures: int = 5
+    login_window_seconds: int = 300
+    checklists_dir: Path = field(default=PROJECT_ROOT / "checklists")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        state_dir = Path(_env("STATE_DIR", str(PROJECT_ROOT / ".state"))).resolve()
+        state_dir.mkdir(parents=True, exist_ok=True)
+        return cls(
+            state_dir=state_dir,
+            database_url=_env("DATABASE_URL", f"sqlite+aiosqlite:///{state_dir / 'safety.db'}"),
+            secret_key=_env("SECRET_KEY") or _read_or_create_secret(state_dir / "secret_key"),
+            s3_endpoint=_env("S3_ENDPOINT"),
+            s3_access_key=_env("S3_ACCESS_KEY"),
+            s3_secret_key=_env("S3_SECRET_KEY"),
+            s3_bucket=_env("S3_BUCKET", "safety-evidence"),
+            s3_secure=_env("S3_SECURE", "false").lower() in ("1", "true", "yes"),
+            admin_username=_env("ADMIN_USERNAME", "admin"),
+            admin_password=_env("ADMIN_PASSWORD"),
+            host=_env("HOST", "127.0.0.1"),
+            port=int(_env("PORT", "8000")),
+            token_ttl_minutes=int(_env("TOKEN_TTL_MINUTES", "720")),
+            lookback_delay_days=int(_env("LOOKBACK_DELAY_DAYS", "30")),
+            lookback_sample_rate=float(_env("LOOKBACK_SAMPLE_RATE", "0.2")),
+            major_fine_threshold=int(_env("MAJOR_FINE_THRESHOLD", "100000")),
+            max_upload_bytes=int(_env("MAX_UPLOAD_BYTES", str(2 * 1024**3))),
+            timezone=_env("TIMEZONE", "Asia/Shanghai"),
+            checklists_dir=Path(_env("CHECKLISTS_DIR", str(PROJECT_ROOT / "checklists"))),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,75 @@
+"""Health, error format, the audit log's append-only guarantee, migrations and the exported OpenAPI document."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text, update
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import SQLModel
+
+from backend import audit
+from backend.audit import Actor, AuditLog
+from backend.cli import OPENAPI_FILE, openapi_document
+from backend.storage import EmbeddedSeaweed
+from tests.helpers import World, assert_problem
+
+
+async def test_health_ok(world: World) -> None:
+    response = await world.client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "object_store": "ok"}
+
+
+async def test_health_names_the_object_store_when_it_is_down(world: World, object_store: EmbeddedSeaweed) -> None:
+    object_store.stop()
+    try:
+        down = await world.client.get("/health")
+        assert down.status_code == 503
+        body = down.json()
+        assert body["status"] == "unavailable"
+        assert body["object_store"] == "unavailable" and body["database"] == "ok"
+        assert body["failing"] == "object_store"
+    finally:
+        object_store.start()
+    up = await world.client.get("/health")
+    assert up.status_code == 200, up.text
+
+
+async def test_unknown_route_and_malformed_json_are_problem_details(world: World) -> None:
+    assert_problem(await world.get("admin", "/api/v1/nothing-here"), 404, "not_found")
+    malformed = await world.client.post(
+        "/api/v1/agencies", content=b"{not json", headers={**world.headers("admin"), "content-type": "application/json"}
+    )
+    assert_problem(malformed, 400)
+    wrong_type = await world.post("admin", "/api/v1/agencies", ["a", "list"])
+    assert_problem(wrong_type, 400)
+
+
+async def test_audit_log_is_append_only(world: World) -> None:
+    async with world.app.state.sessionmaker() as session:
+        row = audit.record(session, Actor.system("test"), "test.event", "test", "1")
+        await session.commit()
+    async with world.app.state.sessionmaker() as session:
+        with pytest.raises(DBAPIError):
+            await session.execute(update(AuditLog).where(AuditLog.id == row.id).values(action="tampered"))
+        await session.rollback()
+        with pytest.raises(DBAPIError):
+            await session.execute(text("DELETE FROM audit_log"))
+        await session.rollback()
+        assert (await session.get(AuditLog, row.id)).action == "test.event"
+
+
+async def test_migrations_match_the_models(world: World) -> None:
+    def diff(connection: object) -> list[object]:
+        return compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+
+    async with world.app.state.engine.connect() as connection:
+        assert await connection.run_sync(diff) == []
+
+
+def test_committed_openapi_document_is_current(app: object) -> None:
+    assert OPENAPI_FILE.read_text(encoding="utf-8") == openapi_document(app), (
+        "mobile_api_spec/openapi.json is stale: run `safety export-openapi`"
+    )
