@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts.controller import AgencyController, AuthController, EnterpriseController, UserController
 from backend.accounts.service import AccountService
 from backend.audit import Actor
+from backend.checklists.controller import ChecklistController
+from backend.checklists.service import ChecklistService
 from backend.cli import SafetyCLIPlugin
 from backend.auth import LoginThrottle, make_jwt_auth, provide_actor
 from backend.db import make_engine, make_sessionmaker
@@ -108,6 +110,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 )
                 if created:
                     logger.info("created the first admin %s", settings.admin_username)
+        if settings.checklists_dir.is_dir():
+            await ChecklistService.load_directory(app.state.sessionmaker, settings.checklists_dir)
         try:
             yield
         finally:
@@ -115,7 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     api = Router(
         path=API_PREFIX,
-        route_handlers=[AuthController, AgencyController, UserController, EnterpriseController],
+        route_handlers=[AuthController, AgencyController, UserController, EnterpriseController, ChecklistController],
     )
     return Litestar(
         route_handlers=[health, api],

@@ -8,13 +8,21 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from litestar import Litestar
 from litestar.plugins import CLIPluginProtocol
 
-from backend.settings import PROJECT_ROOT, get_settings
+from backend.settings import PROJECT_ROOT, Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from backend.checklists.service import LoadReport
+
+T = TypeVar("T")
 
 OPENAPI_FILE = PROJECT_ROOT / "mobile_api_spec" / "openapi.json"
 
@@ -29,20 +37,32 @@ def _migrate() -> None:
     upgrade(get_settings().database_url)
 
 
-def _seed_demo() -> list[dict[str, str]]:
+def _run_with_database(work: Callable[[async_sessionmaker[AsyncSession], Settings], Awaitable[T]]) -> T:
+    """Run one piece of async database work from a synchronous command, on its own engine."""
     from backend.db import make_engine, make_sessionmaker
-    from backend.demo import seed_demo
 
     settings = get_settings()
 
-    async def run() -> list[dict[str, str]]:
+    async def run() -> T:
         engine = make_engine(settings.database_url)
         try:
-            return await seed_demo(make_sessionmaker(engine), settings.state_dir)
+            return await work(make_sessionmaker(engine), settings)
         finally:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def _seed_demo() -> list[dict[str, str]]:
+    from backend.demo import seed_demo
+
+    return _run_with_database(lambda sessionmaker, settings: seed_demo(sessionmaker, settings.state_dir))
+
+
+def _load_checklists() -> LoadReport:
+    from backend.checklists.service import ChecklistService
+
+    return _run_with_database(lambda sessionmaker, settings: ChecklistService.load_directory(sessionmaker, settings.checklists_dir))
 
 
 def _print_credentials(credentials: list[dict[str, str]]) -> None:
@@ -61,6 +81,17 @@ class SafetyCLIPlugin(CLIPluginProtocol):
         @cli.command(name="seed-demo", help="Load the demo agencies, enterprises and accounts (once) and print them.")
         def seed_demo_command() -> None:
             _print_credentials(_seed_demo())
+
+        @cli.command(name="load-checklists", help="Validate and publish checklists/*.yaml; exits 1 if any file is refused.")
+        def load_checklists() -> None:
+            report = _load_checklists()
+            click.echo(f"published {len(report.published)}, unchanged {len(report.unchanged)}, refused {len(report.errors)}")
+            for name in report.published:
+                click.echo(f"  published {name}")
+            for error in report.errors:
+                click.echo(f"  ERROR {error}", err=True)
+            if report.errors:
+                raise SystemExit(1)
 
         @cli.command(name="export-openapi", help="Write the OpenAPI document to mobile_api_spec/openapi.json.")
         @click.option("--out", type=click.Path(path_type=Path), default=OPENAPI_FILE)

@@ -86,3 +86,19 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 def is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+async def insert_if_absent(session: AsyncSession, model: Any, values: dict[str, Any], conflict_columns: list[str]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING: True when this call inserted the row, False when one was already there.
+
+    Racing duplicates (two retries of one offline create) end in exactly one row and no error; the caller then reads
+    the existing row and compares it.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
+    result = await session.execute(statement)
+    return bool(result.rowcount)

@@ -2,5 +2,6 @@
 
 from backend.accounts.models import Agency, Enterprise, EnterpriseTopic, User
 from backend.audit import AuditLog
+from backend.checklists.models import Checklist, ChecklistItem
 
-__all__ = ["Agency", "AuditLog", "Enterprise", "EnterpriseTopic", "User"]
+__all__ = ["Agency", "AuditLog", "Checklist", "ChecklistItem", "Enterprise", "EnterpriseTopic", "User"]

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from litestar import Litestar
+from sqlalchemy import select
 
 from backend.accounts.credit_code import make_credit_code
 from backend.accounts.models import Agency, Enterprise, EnterpriseTopic, User
@@ -87,7 +88,11 @@ class World:
                 ("enterprise_a", "enterprise", {"enterprise": "a"}),
                 ("enterprise_b", "enterprise", {"enterprise": "b"}),
             ]
+            existing = {u.username: u for u in (await session.execute(select(User))).scalars()}
             for username, role, extra in accounts:
+                if username in existing:  # the admin the app created at start-up from the environment
+                    world.users[username] = existing[username]
+                    continue
                 user = User(
                     username=username,
                     password_hash=hash_password(ADMIN_PASSWORD) if role == "admin" else _user_hash(),

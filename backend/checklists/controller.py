@@ -1,0 +1,69 @@
+"""HTTP for checklists: lists by topic and date, and whole checklists with ETag so phones download each once."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import date, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.checklists.schemas import ChecklistOut, ChecklistSummary
+from backend.checklists.service import ChecklistService
+from backend.settings import Settings
+
+
+def provide_checklist_service(db_session: NamedDependency[AsyncSession]) -> ChecklistService:
+    return ChecklistService(db_session)
+
+
+def _today(settings: Settings) -> date:
+    return datetime.now(ZoneInfo(settings.timezone)).date()
+
+
+DateParam = Annotated[
+    date | None,
+    QueryParameter(name="date", description="the inspection date (default: today in the agency's zone)"),
+]
+
+
+class ChecklistController(Controller):
+    path = "/checklists"
+    tags = ["checklists"]
+    dependencies = {"checklists": Provide(provide_checklist_service, sync_to_thread=False)}
+
+    @get("/", summary="Published checklists: by default the version of each standard in force on the date")
+    async def list(
+        self,
+        request: Request,
+        checklists: NamedDependency[ChecklistService],
+        topic: FromQuery[str | None] = None,
+        kind: FromQuery[str | None] = None,
+        on: DateParam = None,
+        all_versions: FromQuery[bool] = False,
+    ) -> list[ChecklistSummary]:
+        return await checklists.list(topic, kind, on or _today(request.app.state.settings), all_versions)
+
+    @get(
+        "/{checklist_id:uuid}",
+        summary="One checklist version with all its items; send If-None-Match to get 304 when unchanged",
+    )
+    async def get(
+        self,
+        request: Request,
+        checklist_id: FromPath[uuid.UUID],
+        checklists: NamedDependency[ChecklistService],
+        on: DateParam = None,
+    ) -> Response[ChecklistOut]:
+        checklist = await checklists.get(checklist_id, on or _today(request.app.state.settings))
+        body = checklist.model_dump_json().encode("utf-8")
+        etag = f'"{hashlib.sha256(body).hexdigest()}"'
+        headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+        if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
+            return Response(content=b"", status_code=304, headers=headers)
+        return Response(content=body, media_type="application/json", headers=headers)
