@@ -21,6 +21,10 @@ from backend.accounts.controller import AgencyController, AuthController, Enterp
 from backend.accounts.service import AccountService
 from backend.audit import Actor
 from backend.checklists.controller import ChecklistController
+from backend.evidence.controller import EvidenceController
+from backend.hazards.controller import HazardController
+from backend.inspections.controller import InspectionController
+from backend.sync.controller import sync_changes
 from backend.checklists.service import ChecklistService
 from backend.cli import SafetyCLIPlugin
 from backend.auth import LoginThrottle, make_jwt_auth, provide_actor
@@ -119,7 +123,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     api = Router(
         path=API_PREFIX,
-        route_handlers=[AuthController, AgencyController, UserController, EnterpriseController, ChecklistController],
+        route_handlers=[
+            AuthController,
+            AgencyController,
+            UserController,
+            EnterpriseController,
+            ChecklistController,
+            InspectionController,
+            EvidenceController,
+            HazardController,
+            sync_changes,
+        ],
     )
     return Litestar(
         route_handlers=[health, api],

@@ -47,6 +47,8 @@ class Settings:
     lookback_sample_rate: float
     major_fine_threshold: int
     max_upload_bytes: int
+    max_photo_bytes: int
+    max_document_bytes: int
     timezone: str
     login_max_failures: int = 5
     login_window_seconds: int = 300
@@ -74,6 +76,8 @@ class Settings:
             lookback_sample_rate=float(_env("LOOKBACK_SAMPLE_RATE", "0.2")),
             major_fine_threshold=int(_env("MAJOR_FINE_THRESHOLD", "100000")),
             max_upload_bytes=int(_env("MAX_UPLOAD_BYTES", str(2 * 1024**3))),
+            max_photo_bytes=int(_env("MAX_PHOTO_BYTES", str(40 * 1024**2))),
+            max_document_bytes=int(_env("MAX_DOCUMENT_BYTES", str(100 * 1024**2))),
             timezone=_env("TIMEZONE", "Asia/Shanghai"),
             checklists_dir=Path(_env("CHECKLISTS_DIR", str(PROJECT_ROOT / "checklists"))),
         )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import IO, Any
 
 import anyio.to_thread
@@ -110,6 +111,19 @@ class ObjectStore:
                 response.release_conn()
 
         return await anyio.to_thread.run_sync(read)
+
+    async def download(self, key: str, path: Path) -> None:
+        await self._run(self._client.fget_object, bucket_name=self.bucket, object_name=key, file_path=str(path))
+
+    async def stream(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks, each read in a worker thread; the connection is released at the end."""
+        response = await self._run(self._client.get_object, bucket_name=self.bucket, object_name=key)
+        try:
+            while chunk := await anyio.to_thread.run_sync(response.read, chunk_size):
+                yield chunk
+        finally:
+            response.close()
+            response.release_conn()
 
     async def delete(self, key: str) -> None:
         await self._run(self._client.remove_object, bucket_name=self.bucket, object_name=key)

@@ -3,5 +3,25 @@
 from backend.accounts.models import Agency, Enterprise, EnterpriseTopic, User
 from backend.audit import AuditLog
 from backend.checklists.models import Checklist, ChecklistItem
+from backend.evidence.models import Evidence
+from backend.hazards.models import Hazard, HazardEvent
+from backend.inspections.models import Inspection, InspectionChecklist, InspectionInspector, InspectionResult
+from backend.sync.models import ChangeLog
 
-__all__ = ["Agency", "AuditLog", "Checklist", "ChecklistItem", "Enterprise", "EnterpriseTopic", "User"]
+__all__ = [
+    "Agency",
+    "AuditLog",
+    "ChangeLog",
+    "Checklist",
+    "ChecklistItem",
+    "Enterprise",
+    "EnterpriseTopic",
+    "Evidence",
+    "Hazard",
+    "HazardEvent",
+    "Inspection",
+    "InspectionChecklist",
+    "InspectionInspector",
+    "InspectionResult",
+    "User",
+]

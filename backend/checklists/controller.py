@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
@@ -15,15 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.checklists.schemas import ChecklistOut, ChecklistSummary
 from backend.checklists.service import ChecklistService
-from backend.settings import Settings
+from backend.clock import local_today
 
 
 def provide_checklist_service(db_session: NamedDependency[AsyncSession]) -> ChecklistService:
     return ChecklistService(db_session)
-
-
-def _today(settings: Settings) -> date:
-    return datetime.now(ZoneInfo(settings.timezone)).date()
 
 
 DateParam = Annotated[
@@ -40,14 +35,13 @@ class ChecklistController(Controller):
     @get("/", summary="Published checklists: by default the version of each standard in force on the date")
     async def list(
         self,
-        request: Request,
         checklists: NamedDependency[ChecklistService],
         topic: FromQuery[str | None] = None,
         kind: FromQuery[str | None] = None,
         on: DateParam = None,
         all_versions: FromQuery[bool] = False,
     ) -> list[ChecklistSummary]:
-        return await checklists.list(topic, kind, on or _today(request.app.state.settings), all_versions)
+        return await checklists.list(topic, kind, on or local_today(), all_versions)
 
     @get(
         "/{checklist_id:uuid}",
@@ -60,7 +54,7 @@ class ChecklistController(Controller):
         checklists: NamedDependency[ChecklistService],
         on: DateParam = None,
     ) -> Response[ChecklistOut]:
-        checklist = await checklists.get(checklist_id, on or _today(request.app.state.settings))
+        checklist = await checklists.get(checklist_id, on or local_today())
         body = checklist.model_dump_json().encode("utf-8")
         etag = f'"{hashlib.sha256(body).hexdigest()}"'
         headers = {"ETag": etag, "Cache-Control": "private, no-cache"}

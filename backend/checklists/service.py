@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +19,9 @@ from backend.audit import Actor
 from backend.checklists.loader import ChecklistFileInvalid, FileError, checklist_files, content_hash, parse_checklist_file
 from backend.checklists.models import Checklist, ChecklistItem
 from backend.checklists.schemas import ChecklistFile, ChecklistItemOut, ChecklistOut, ChecklistSummary, DocumentRef
+from backend.clock import local_today
 from backend.errors import NotFound
+from backend.sync.service import record_change, register_serializer
 
 logger = logging.getLogger("backend.checklists")
 
@@ -136,6 +139,7 @@ class ChecklistService:
         self.session.add(checklist)
         for position, item in enumerate(parsed.items):
             self.session.add(ChecklistItem(checklist_id=checklist.id, position=position, **item.model_dump(mode="json")))
+        record_change(self.session, "checklist", checklist.id, "create")
         audit.record(
             self.session, LOADER, "checklist.publish", "checklist", checklist.id,
             {"code": parsed.code, "version": parsed.version, "sha256": digest, "file": source_file},
@@ -188,7 +192,7 @@ class ChecklistService:
 
     # --- reading ----------------------------------------------------------------------------------------------
 
-    async def _versions(self, topic: str | None = None, kind: str | None = None) -> dict[str, list[Checklist]]:
+    async def versions(self, topic: str | None = None, kind: str | None = None) -> dict[str, list[Checklist]]:
         query = select(Checklist)
         if topic:
             query = query.where(Checklist.topic == topic)
@@ -201,7 +205,7 @@ class ChecklistService:
 
     async def list(self, topic: str | None, kind: str | None, on: date, all_versions: bool) -> list[ChecklistSummary]:
         out: list[ChecklistSummary] = []
-        for versions in (await self._versions(topic, kind)).values():
+        for versions in (await self.versions(topic, kind)).values():
             chosen = sorted(versions, key=lambda v: v.published_at) if all_versions else [in_force(versions, on)]
             out += [summary_of(c, versions, on) for c in chosen if c is not None]
         return sorted(out, key=lambda s: (s.topic, s.kind, s.code, s.version))
@@ -211,7 +215,7 @@ class ChecklistService:
         checklist = (await self.session.execute(query)).scalar_one_or_none()
         if checklist is None:
             raise NotFound(f"checklist {checklist_id_} not found", code="checklist_not_found")
-        versions = (await self._versions())[checklist.code]
+        versions = (await self.versions())[checklist.code]
         summary = summary_of(checklist, versions, on)
         return ChecklistOut(
             **summary.model_dump(),
@@ -224,3 +228,18 @@ class ChecklistService:
             published_at=checklist.published_at,
             items=[ChecklistItemOut.model_validate(item, from_attributes=True) for item in checklist.items],
         )
+
+
+async def _serialize(session: AsyncSession, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Checklists in the feed: their summary as of today; the phone fetches the items once per id (ETag)."""
+    service = ChecklistService(session)
+    wanted = {uuid.UUID(i) for i in ids}
+    out: dict[str, dict[str, Any]] = {}
+    for versions in (await service.versions()).values():
+        for checklist in versions:
+            if checklist.id in wanted:
+                out[str(checklist.id)] = summary_of(checklist, versions, local_today()).model_dump(mode="json")
+    return out
+
+
+register_serializer("checklist", _serialize)

@@ -1,0 +1,30 @@
+"""Time in the agencies' zone: deadlines are calendar dates there, stored as UTC instants."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from backend.settings import get_settings
+
+
+def agency_zone() -> ZoneInfo:
+    return ZoneInfo(get_settings().timezone)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def local_today() -> date:
+    return now().astimezone(agency_zone()).date()
+
+
+def end_of_local_day(day: date) -> datetime:
+    """The last instant of a calendar day in the agency's zone, in UTC: a deadline "by 12 May" ends there."""
+    midnight_after = datetime.combine(day + timedelta(days=1), time.min, tzinfo=agency_zone())
+    return (midnight_after - timedelta(microseconds=1)).astimezone(UTC)
+
+
+def deadline_after(start: datetime, days: int) -> datetime:
+    return end_of_local_day(start.astimezone(agency_zone()).date() + timedelta(days=days))

@@ -1,0 +1,317 @@
+"""Evidence: checking what a file really is, storing it unchanged under a content-addressed key, and recording it.
+
+Every check runs before anything is written, so a rejected file leaves nothing in the bucket or the database.
+The same bytes are stored once, however many records and retries point at them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend import audit
+from backend.accounts.models import Agency, Enterprise
+from backend.accounts.scope import enterprise_clause
+from backend.audit import Actor
+from backend.clock import now
+from backend.db import insert_if_absent
+from backend.errors import Forbidden, NotFound, ValidationFailed
+from backend.evidence.media import PhotoFacts, inspect_photo, read_head, sniff
+from backend.evidence.models import Evidence
+from backend.evidence.schemas import EvidenceDetail, EvidenceFields, EvidenceOut, Owner, UploadIn
+from backend.evidence.upload import PayloadTooLarge, ReceivedFile, hash_file
+from backend.hazards.models import Hazard
+from backend.idempotency import ensure_same, fingerprint
+from backend.inspections.models import Inspection
+from backend.settings import Settings
+from backend.storage import ObjectStore
+from backend.workflow import Workflow
+
+EVERYONE = frozenset({"admin", "inspector", "enterprise", "legal_reviewer"})
+EVIDENCE_WORKFLOW = Workflow("evidence", {"pending": {"stored": EVERYONE}})
+UPLOAD_LINK_TTL = timedelta(minutes=30)
+DOWNLOAD_LINK_TTL = timedelta(minutes=10)
+
+
+def original_key(sha256: str) -> str:
+    return f"originals/{sha256[:2]}/{sha256}"
+
+
+def thumbnail_key(sha256: str) -> str:
+    return f"thumbnails/{sha256[:2]}/{sha256}.jpg"
+
+
+def evidence_out(evidence: Evidence) -> EvidenceOut:
+    return EvidenceOut.model_validate(evidence, from_attributes=True)
+
+
+def size_limit(settings: Settings, kind: str | None) -> int:
+    per_kind = {"photo": settings.max_photo_bytes, "document": settings.max_document_bytes}
+    return min(per_kind.get(kind or "", settings.max_upload_bytes), settings.max_upload_bytes)
+
+
+class EvidenceService:
+    def __init__(self, session: AsyncSession, actor: Actor, store: ObjectStore, settings: Settings) -> None:
+        self.session = session
+        self.actor = actor
+        self.store = store
+        self.settings = settings
+
+    # --- owners and scope -------------------------------------------------------------------------------------
+
+    async def _owner_enterprise(self, owner: Owner) -> uuid.UUID:
+        """The enterprise whose evidence this is, after checking the caller may add evidence to that owner."""
+        if owner.inspection_id is not None:
+            if self.actor.role not in ("inspector", "admin"):
+                raise Forbidden("only inspectors add evidence to an inspection", code="role_forbidden")
+            query = (
+                select(Inspection.enterprise_id)
+                .join(Enterprise, Enterprise.id == Inspection.enterprise_id)
+                .join(Agency, Agency.id == Enterprise.agency_id)
+                .where(Inspection.id == owner.inspection_id, enterprise_clause(self.actor))
+            )
+            field, what = "inspection_id", "inspection"
+        elif owner.hazard_id is not None:
+            if self.actor.role not in ("inspector", "enterprise", "admin"):
+                raise Forbidden("only inspectors and the enterprise add evidence to a hazard", code="role_forbidden")
+            query = (
+                select(Hazard.enterprise_id)
+                .join(Enterprise, Enterprise.id == Hazard.enterprise_id)
+                .join(Agency, Agency.id == Enterprise.agency_id)
+                .where(Hazard.id == owner.hazard_id, enterprise_clause(self.actor))
+            )
+            field, what = "hazard_id", "hazard"
+        else:
+            raise ValidationFailed(f"case {owner.case_id} not found", code="case_not_found", field="case_id")
+        enterprise_id = (await self.session.execute(query)).scalar_one_or_none()
+        if enterprise_id is None:
+            raise ValidationFailed(f"{what} not found", code=f"{what}_not_found", field=field)
+        return enterprise_id
+
+    def _visible(self) -> Any:
+        return (
+            select(Evidence)
+            .join(Enterprise, Enterprise.id == Evidence.enterprise_id)
+            .join(Agency, Agency.id == Enterprise.agency_id)
+            .where(enterprise_clause(self.actor))
+        )
+
+    async def get(self, evidence_id: uuid.UUID) -> Evidence:
+        evidence = (await self.session.execute(self._visible().where(Evidence.id == evidence_id))).scalar_one_or_none()
+        if evidence is None:
+            raise NotFound(f"evidence {evidence_id} not found", code="evidence_not_found")
+        return evidence
+
+    async def _existing(self, evidence_id: uuid.UUID, digest: str) -> Evidence | None:
+        evidence = await self.session.get(Evidence, evidence_id)
+        if evidence is None:
+            return None
+        visible = (await self.session.execute(self._visible().where(Evidence.id == evidence_id))).first()
+        ensure_same(self._fingerprint(evidence) if visible else None, digest, "evidence", evidence_id)
+        return evidence
+
+    @staticmethod
+    def _fingerprint(evidence: Evidence | dict[str, Any]) -> str:
+        get = evidence.get if isinstance(evidence, dict) else lambda k: getattr(evidence, k)
+        sha = get("sha256") or get("declared_sha256")
+        return fingerprint(
+            {"sha256": sha, "kind": get("kind"), **{k: get(k) for k in ("inspection_id", "hazard_id", "case_id")}}
+        )
+
+    # --- checking the bytes -----------------------------------------------------------------------------------
+
+    async def _check_content(self, kind: str, received: ReceivedFile) -> tuple[str, PhotoFacts | None]:
+        if received.size == 0:
+            raise ValidationFailed("the file is empty", code="empty_file", field="file")
+        limit = size_limit(self.settings, kind)
+        if received.size > limit:
+            raise PayloadTooLarge(f"a {kind} may be at most {limit} bytes", field="file")
+        with received.path.open("rb") as fh:
+            sniffed = sniff(read_head(fh))
+        if sniffed is None or sniffed[0] != kind:
+            found = f"looks like {sniffed[1]}" if sniffed else "is of no accepted type"
+            raise ValidationFailed(f"the file was sent as {kind} but {found}", code="content_mismatch", field="kind")
+        content_type = sniffed[1]
+        if kind != "photo" or content_type == "image/heic":
+            return content_type, None
+        facts = await anyio.to_thread.run_sync(inspect_photo, received.path)
+        return facts.content_type, facts
+
+    async def _store(self, received: ReceivedFile, content_type: str, facts: PhotoFacts | None) -> None:
+        """Put the original (unless those bytes are stored already) and the thumbnail, under server-chosen keys."""
+        key = original_key(received.sha256)
+        if await self.store.stat(key) is None:
+            with received.path.open("rb") as fh:
+                await self.store.put(key, fh, received.size, content_type)
+        if facts is not None:
+            await self.store.put_bytes(thumbnail_key(received.sha256), facts.thumbnail, "image/jpeg")
+
+    # --- multipart upload -------------------------------------------------------------------------------------
+
+    async def ingest(self, fields: EvidenceFields, received: ReceivedFile) -> tuple[Evidence, bool]:
+        evidence_id = fields.id or uuid.uuid4()
+        owner = {"inspection_id": fields.inspection_id, "hazard_id": fields.hazard_id, "case_id": fields.case_id}
+        digest = self._fingerprint({"sha256": received.sha256, "kind": fields.kind, **owner})
+        existing = await self._existing(evidence_id, digest)
+        if existing is not None:
+            return existing, False
+        enterprise_id = await self._owner_enterprise(fields)
+        content_type, facts = await self._check_content(fields.kind, received)
+        await self._store(received, content_type, facts)
+        values = {
+            "id": evidence_id,
+            "kind": fields.kind,
+            "status": "stored",
+            "sha256": received.sha256,
+            "size": received.size,
+            "content_type": content_type,
+            "width": facts.width if facts else None,
+            "height": facts.height if facts else None,
+            # EXIF fills in only what the phone did not send.
+            "captured_at": fields.captured_at or (facts.captured_at if facts else None) or now(),
+            "lat": fields.lat if fields.lat is not None else (facts.lat if facts else None),
+            "lng": fields.lng if fields.lng is not None else (facts.lng if facts else None),
+            **owner,
+            "enterprise_id": enterprise_id,
+            "object_key": original_key(received.sha256),
+            "thumbnail_key": thumbnail_key(received.sha256) if facts else None,
+            "uploaded_by": self.actor.user_id,
+            "created_at": now(),
+        }
+        return await self._insert(values, digest)
+
+    async def _insert(self, values: dict[str, Any], digest: str) -> tuple[Evidence, bool]:
+        if not await insert_if_absent(self.session, Evidence, values, ["id"]):
+            await self.session.rollback()
+            existing = await self._existing(values["id"], digest)
+            assert existing is not None
+            return existing, False
+        audit.record(self.session, self.actor, "evidence.create", "evidence", values["id"], {k: v for k, v in values.items() if k != "id"})
+        await self.session.commit()
+        return await self.get(values["id"]), True
+
+    # --- presigned upload -------------------------------------------------------------------------------------
+
+    async def start_upload(self, data: UploadIn) -> tuple[Evidence, str, bool]:
+        evidence_id = data.id or uuid.uuid4()
+        owner = data.owner.model_dump()
+        digest = self._fingerprint({"sha256": data.sha256, "kind": data.kind, **owner})
+        existing = await self._existing(evidence_id, digest)
+        if existing is None:
+            enterprise_id = await self._owner_enterprise(data.owner)
+            limit = size_limit(self.settings, data.kind)
+            if data.size > limit:
+                raise PayloadTooLarge(f"a {data.kind} may be at most {limit} bytes", field="size")
+            values = {
+                "id": evidence_id,
+                "kind": data.kind,
+                "status": "pending",
+                "declared_sha256": data.sha256,
+                "size": data.size,
+                "content_type": data.content_type,
+                "captured_at": data.captured_at,
+                "lat": data.lat,
+                "lng": data.lng,
+                **owner,
+                "enterprise_id": enterprise_id,
+                "object_key": f"uploads/{evidence_id}",
+                "uploaded_by": self.actor.user_id,
+                "created_at": now(),
+            }
+            existing, created = await self._insert(values, digest)
+        else:
+            created = False
+        url = await self.store.presigned_put(existing.object_key, UPLOAD_LINK_TTL) if existing.status == "pending" else ""
+        return existing, url, created
+
+    async def complete_upload(self, evidence_id: uuid.UUID) -> Evidence:
+        evidence = await self.get(evidence_id)
+        if evidence.status == "stored":
+            return evidence
+        upload_key = evidence.object_key
+        if await self.store.stat(upload_key) is None:
+            raise ValidationFailed("nothing has been uploaded to the upload link yet", code="upload_missing", field="id")
+        received = await self._download(upload_key)
+        try:
+            if received.size != evidence.size or received.sha256 != evidence.declared_sha256:
+                await self.store.delete(upload_key)
+                raise ValidationFailed(
+                    f"uploaded {received.size} bytes with sha256 {received.sha256}, "
+                    f"declared {evidence.size} bytes with sha256 {evidence.declared_sha256}",
+                    code="upload_mismatch",
+                    field="sha256",
+                )
+            try:
+                content_type, facts = await self._check_content(evidence.kind, received)
+            except ValidationFailed:
+                await self.store.delete(upload_key)
+                raise
+            await self._store(received, content_type, facts)
+        finally:
+            received.discard()
+        await self.store.delete(upload_key)
+        evidence = await self.session.get(Evidence, evidence_id, with_for_update=True) or evidence
+        if evidence.status == "stored":  # a concurrent complete finished first
+            return evidence
+        EVIDENCE_WORKFLOW.transition(self.session, evidence, "stored", self.actor, "upload verified", data={"sha256": received.sha256})
+        evidence.sha256 = received.sha256
+        evidence.content_type = content_type
+        evidence.object_key = original_key(received.sha256)
+        if facts is not None:
+            evidence.width, evidence.height = facts.width, facts.height
+            evidence.thumbnail_key = thumbnail_key(received.sha256)
+            evidence.captured_at = evidence.captured_at or facts.captured_at
+            if evidence.lat is None and facts.lat is not None:
+                evidence.lat, evidence.lng = facts.lat, facts.lng
+        evidence.captured_at = evidence.captured_at or now()
+        await self.session.commit()
+        return evidence
+
+    async def _download(self, key: str) -> ReceivedFile:
+        fd, name = tempfile.mkstemp(prefix="evidence-")
+        os.close(fd)
+        path = Path(name)
+        await self.store.download(key, path)
+        sha, size = await anyio.to_thread.run_sync(hash_file, path)
+        return ReceivedFile(path, size, sha, None)
+
+    # --- reading ----------------------------------------------------------------------------------------------
+
+    async def detail(self, evidence_id: uuid.UUID) -> EvidenceDetail:
+        evidence = await self.get(evidence_id)
+        stored = evidence.status == "stored"
+        return EvidenceDetail(
+            **evidence_out(evidence).model_dump(),
+            download_url=await self.store.presigned_get(evidence.object_key, DOWNLOAD_LINK_TTL) if stored else None,
+            thumbnail_url=(
+                await self.store.presigned_get(evidence.thumbnail_key, DOWNLOAD_LINK_TTL)
+                if stored and evidence.thumbnail_key
+                else None
+            ),
+        )
+
+    async def content(self, evidence_id: uuid.UUID) -> tuple[Evidence, AsyncIterator[bytes]]:
+        evidence = await self.get(evidence_id)
+        if evidence.status != "stored":
+            raise NotFound("the upload of this evidence has not been completed", code="evidence_pending")
+        return evidence, self.store.stream(evidence.object_key)
+
+
+async def owned_by_other(session: AsyncSession, inspection_id: uuid.UUID, evidence_ids: set[str]) -> list[str]:
+    """Ids among these that exist but belong to something other than this inspection."""
+    if not evidence_ids:
+        return []
+    query = select(Evidence.id).where(
+        Evidence.id.in_([uuid.UUID(e) for e in evidence_ids]),
+        func.coalesce(Evidence.inspection_id != inspection_id, True),
+    )
+    return sorted(str(e) for e in (await session.execute(query)).scalars())

@@ -1,0 +1,49 @@
+"""Hazards and their timeline. The timeline is append-only: every move is a new row."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, Text
+from sqlmodel import Field, Relationship, SQLModel
+
+from backend.db import UTCDateTime, created_at_field, uuid_pk
+
+
+class Hazard(SQLModel, table=True):
+    __tablename__ = "hazard"
+
+    id: uuid.UUID = uuid_pk()
+    enterprise_id: uuid.UUID = Field(foreign_key="enterprise.id", index=True)
+    topic: str = Field(max_length=40, index=True)
+    level: str = Field(max_length=16, index=True)  # general | major
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(max_length=20, index=True)
+    source: str = Field(max_length=20)  # inspection | inspector | self_inspection
+    inspection_id: uuid.UUID | None = Field(default=None, foreign_key="inspection.id", index=True)
+    checklist_id: uuid.UUID | None = Field(default=None, foreign_key="checklist.id")
+    item_code: str | None = Field(default=None, max_length=40)
+    evidence_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # the finding's photos
+    deadline: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    recurrence_count: int = 0
+    version: int = 1
+    client_fingerprint: str = Field(max_length=64)
+    reported_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    events: list["HazardEvent"] = Relationship(sa_relationship_kwargs={"lazy": "raise", "order_by": "HazardEvent.at"})
+
+
+class HazardEvent(SQLModel, table=True):
+    __tablename__ = "hazard_event"
+
+    id: uuid.UUID = uuid_pk()
+    hazard_id: uuid.UUID = Field(foreign_key="hazard.id", index=True)
+    at: datetime = created_at_field()
+    actor_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    actor: str = Field(max_length=150)
+    action: str = Field(max_length=40)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str = Field(max_length=20)
+    note: str | None = Field(default=None, sa_column=Column(Text))

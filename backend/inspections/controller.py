@@ -1,0 +1,70 @@
+"""HTTP for inspections."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from litestar import Controller, Response, get, post, put
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.audit import Actor
+from backend.auth import requires_role
+from backend.inspections.schemas import InspectionIn, InspectionOut, NoticeIn, ResultsIn, SubmitIn, SubmitOut
+from backend.inspections.service import InspectionService, inspection_out
+from backend.pagination import DEFAULT_LIMIT, Page
+
+
+def provide_inspection_service(db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> InspectionService:
+    return InspectionService(db_session, actor)
+
+
+INSPECTOR_ONLY = [requires_role("inspector")]
+
+
+class InspectionController(Controller):
+    path = "/inspections"
+    tags = ["inspections"]
+    dependencies = {"inspections": Provide(provide_inspection_service, sync_to_thread=False)}
+
+    @post("/", guards=INSPECTOR_ONLY, summary="Start an inspection (201), or get it back on a retry with the same id (200)")
+    async def create(self, data: JSONBody[InspectionIn], inspections: NamedDependency[InspectionService]) -> Response[InspectionOut]:
+        inspection, created = await inspections.create(data)
+        return Response(inspection_out(inspection), status_code=201 if created else 200)
+
+    @get("/", summary="Inspections in the caller's scope")
+    async def list(
+        self,
+        inspections: NamedDependency[InspectionService],
+        enterprise_id: FromQuery[uuid.UUID | None] = None,
+        status: FromQuery[str | None] = None,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = DEFAULT_LIMIT,
+    ) -> Page[InspectionOut]:
+        return await inspections.list(enterprise_id, status, cursor, limit)
+
+    @get("/{inspection_id:uuid}", summary="One inspection with its results")
+    async def get(self, inspection_id: FromPath[uuid.UUID], inspections: NamedDependency[InspectionService]) -> InspectionOut:
+        return inspection_out(await inspections.get(inspection_id))
+
+    @post("/{inspection_id:uuid}/notice", guards=INSPECTOR_ONLY, status_code=200, summary="Record the 执法告知 (once)")
+    async def notice(
+        self, inspection_id: FromPath[uuid.UUID], data: JSONBody[NoticeIn], inspections: NamedDependency[InspectionService]
+    ) -> InspectionOut:
+        await inspections.give_notice(inspection_id, data)
+        return inspection_out(await inspections.get(inspection_id))
+
+    @put("/{inspection_id:uuid}/results", guards=INSPECTOR_ONLY, summary="Upsert results by (checklist_id, item_code)")
+    async def results(
+        self, inspection_id: FromPath[uuid.UUID], data: JSONBody[ResultsIn], inspections: NamedDependency[InspectionService]
+    ) -> InspectionOut:
+        return inspection_out(await inspections.put_results(inspection_id, data))
+
+    @post("/{inspection_id:uuid}/submit", guards=INSPECTOR_ONLY, status_code=200, summary="Submit: one hazard per hazard result")
+    async def submit(
+        self, inspection_id: FromPath[uuid.UUID], data: JSONBody[SubmitIn], inspections: NamedDependency[InspectionService]
+    ) -> SubmitOut:
+        inspection, hazard_ids = await inspections.submit(inspection_id, data)
+        return SubmitOut(id=inspection.id, status=inspection.status, hazard_ids=hazard_ids)

@@ -1,0 +1,108 @@
+"""What crosses the wire for inspections and their results."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from backend.accounts.schemas import Input
+
+Outcome = Literal["compliant", "hazard", "not_applicable"]
+AttendeeRole = Literal["principal", "safety_manager", "operator", "expert", "other"]
+# 企业主要负责人、安全管理人员、岗位操作人员 must attend the whole inspection; experts too for 执法+专家.
+REQUIRED_ATTENDEES: tuple[AttendeeRole, ...] = ("principal", "safety_manager", "operator")
+
+
+class InspectionIn(Input):
+    id: uuid.UUID | None = Field(default=None, description="client-generated id; a retry with the same id returns the same inspection")
+    enterprise_id: uuid.UUID
+    checklist_ids: list[uuid.UUID] = Field(min_length=1, max_length=20, description="published checklist versions")
+    inspector_ids: list[uuid.UUID] = Field(min_length=1, max_length=10, description="the team; the caller is always on it")
+    kind: Literal["enforcement", "routine"]
+    with_experts: bool = Field(default=False, description="执法+专家: experts attend and are recorded")
+
+
+class HazardDraft(Input):
+    level: Literal["general", "major"]
+    description: str = Field(min_length=1, max_length=4000)
+    rectify_days: int | None = Field(default=None, ge=1, le=365)
+
+
+class ResultIn(Input):
+    checklist_id: uuid.UUID
+    item_code: str = Field(min_length=1, max_length=40)
+    outcome: Outcome
+    note: str | None = Field(default=None, max_length=4000)
+    evidence_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+    hazard: HazardDraft | None = Field(default=None, description="for outcome hazard; defaults from the checklist item")
+
+    @model_validator(mode="after")
+    def _hazard_only_for_hazards(self) -> ResultIn:
+        if self.hazard is not None and self.outcome != "hazard":
+            raise ValueError("hazard is only given with outcome hazard")
+        return self
+
+
+class ResultsIn(Input):
+    results: list[ResultIn] = Field(min_length=1, max_length=1000)
+
+
+class Attendee(Input):
+    role: AttendeeRole
+    name: str = Field(min_length=1, max_length=50)
+
+
+class SubmitIn(Input):
+    attendees: list[Attendee] = Field(min_length=1, max_length=50)
+    feedback: str | None = Field(default=None, max_length=8000, description="交流反馈: what was said to the enterprise")
+
+
+class NoticeIn(Input):
+    given_at: AwareDatetime | None = Field(default=None, description="when the 执法告知 was given; default now")
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class ResultOut(BaseModel):
+    checklist_id: uuid.UUID
+    item_code: str
+    outcome: Outcome
+    note: str | None
+    evidence_ids: list[uuid.UUID]
+    hazard: HazardDraft | None
+    updated_at: datetime
+
+
+class TeamMember(BaseModel):
+    user_id: uuid.UUID
+    certificate_no: str | None
+
+
+class InspectionOut(BaseModel):
+    id: uuid.UUID
+    enterprise_id: uuid.UUID
+    kind: str
+    with_experts: bool
+    status: str
+    checklist_ids: list[uuid.UUID]
+    inspector_ids: list[uuid.UUID]
+    inspectors: list[TeamMember]
+    notice_given_at: datetime | None
+    notice_note: str | None
+    started_at: datetime | None
+    feedback_at: datetime | None
+    feedback: str | None
+    attendees: list[Attendee]
+    submitted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    results: list[ResultOut]
+    hazard_ids: list[uuid.UUID]
+
+
+class SubmitOut(BaseModel):
+    id: uuid.UUID
+    status: str
+    hazard_ids: list[uuid.UUID]

@@ -1,0 +1,396 @@
+"""The rules of a field inspection: who may take part, results per checklist item, and a submit that is complete,
+evidenced, idempotent and turns each hazard result into exactly one hazard."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from backend import audit
+from backend.accounts.models import Agency, Enterprise, User
+from backend.accounts.scope import enterprise_clause, require_enterprise
+from backend.audit import Actor
+from backend.checklists.models import Checklist, ChecklistItem
+from backend.clock import deadline_after, now
+from backend.db import insert_if_absent
+from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from backend.evidence.models import Evidence
+from backend.evidence.service import owned_by_other
+from backend.hazards.service import agency_path_of, open_hazard
+from backend.idempotency import ensure_same, fingerprint
+from backend.inspections.models import Inspection, InspectionChecklist, InspectionInspector, InspectionResult
+from backend.inspections.schemas import (
+    REQUIRED_ATTENDEES,
+    Attendee,
+    HazardDraft,
+    InspectionIn,
+    InspectionOut,
+    NoticeIn,
+    ResultIn,
+    ResultOut,
+    ResultsIn,
+    SubmitIn,
+    TeamMember,
+)
+from backend.pagination import Page, keyset, page_of
+from backend.sync.service import record_change, register_serializer
+from backend.workflow import Workflow
+
+INSPECTION_WORKFLOW = Workflow("inspection", {"in_progress": {"submitted": frozenset({"inspector"})}})
+MIN_ENFORCEMENT_INSPECTORS = 2  # 行政处罚法 第四十二条: 执法人员不得少于两人
+
+
+def hazard_id_for(inspection_id: uuid.UUID, checklist_id: uuid.UUID, item_code: str) -> uuid.UUID:
+    """One hazard per hazard result, with an id every retry of the submit derives the same way."""
+    return uuid.uuid5(inspection_id, f"{checklist_id}:{item_code}")
+
+
+def inspection_out(inspection: Inspection) -> InspectionOut:
+    results = sorted(inspection.results, key=lambda r: (str(r.checklist_id), r.item_code))
+    return InspectionOut(
+        **{k: getattr(inspection, k) for k in (
+            "id", "enterprise_id", "kind", "with_experts", "status", "notice_given_at", "notice_note", "started_at",
+            "feedback_at", "feedback", "submitted_at", "created_at", "updated_at",
+        )},
+        attendees=[Attendee.model_validate(a) for a in inspection.attendees],
+        checklist_ids=sorted(c.checklist_id for c in inspection.checklists),
+        inspector_ids=sorted(i.user_id for i in inspection.inspectors),
+        inspectors=[TeamMember(user_id=i.user_id, certificate_no=i.certificate_no) for i in inspection.inspectors],
+        results=[
+            ResultOut(
+                checklist_id=r.checklist_id,
+                item_code=r.item_code,
+                outcome=r.outcome,  # type: ignore[arg-type]
+                note=r.note,
+                evidence_ids=[uuid.UUID(e) for e in r.evidence_ids],
+                hazard=HazardDraft.model_validate(r.hazard) if r.hazard else None,
+                updated_at=r.updated_at,
+            )
+            for r in results
+        ],
+        hazard_ids=sorted(hazard_id_for(inspection.id, r.checklist_id, r.item_code) for r in results if r.outcome == "hazard")
+        if inspection.status == "submitted"
+        else [],
+    )
+
+
+def _loaded() -> Any:
+    return (selectinload(Inspection.checklists), selectinload(Inspection.inspectors), selectinload(Inspection.results))
+
+
+class InspectionService:
+    def __init__(self, session: AsyncSession, actor: Actor) -> None:
+        self.session = session
+        self.actor = actor
+
+    def _visible(self) -> Any:
+        return (
+            select(Inspection)
+            .join(Enterprise, Enterprise.id == Inspection.enterprise_id)
+            .join(Agency, Agency.id == Enterprise.agency_id)
+            .where(enterprise_clause(self.actor))
+        )
+
+    async def get(self, inspection_id: uuid.UUID) -> Inspection:
+        query = self._visible().options(*_loaded()).where(Inspection.id == inspection_id)
+        query = query.execution_options(populate_existing=True)
+        inspection = (await self.session.execute(query)).scalar_one_or_none()
+        if inspection is None:
+            raise NotFound(f"inspection {inspection_id} not found", code="inspection_not_found")
+        return inspection
+
+    async def _lock(self, inspection_id: uuid.UUID) -> Inspection:
+        """The inspection, row-locked for this transaction so results and submit never interleave."""
+        query = self._visible().where(Inspection.id == inspection_id).with_for_update(of=Inspection)
+        if (await self.session.execute(query)).scalar_one_or_none() is None:
+            raise NotFound(f"inspection {inspection_id} not found", code="inspection_not_found")
+        inspection = await self.get(inspection_id)
+        if self.actor.user_id not in {i.user_id for i in inspection.inspectors}:
+            raise Forbidden("only the inspection's own team records it", code="not_on_team")
+        return inspection
+
+    # --- create -----------------------------------------------------------------------------------------------
+
+    async def create(self, data: InspectionIn) -> tuple[Inspection, bool]:
+        inspection_id = data.id or uuid.uuid4()
+        checklist_ids = sorted(set(data.checklist_ids))
+        inspector_ids = sorted(set(data.inspector_ids) | {self.actor.user_id})  # type: ignore[arg-type]
+        content = {
+            "enterprise_id": data.enterprise_id,
+            "kind": data.kind,
+            "with_experts": data.with_experts,
+            "checklist_ids": checklist_ids,
+            "inspector_ids": inspector_ids,
+        }
+        digest = fingerprint(content)
+        existing = await self._existing(inspection_id, digest)
+        if existing is not None:
+            return existing, False
+
+        enterprise = await require_enterprise(self.session, self.actor, data.enterprise_id, field="enterprise_id")
+        agency_path = await agency_path_of(self.session, enterprise.id)
+        found = set((await self.session.execute(select(Checklist.id).where(Checklist.id.in_(checklist_ids)))).scalars())
+        missing = [str(c) for c in checklist_ids if c not in found]
+        if missing:
+            raise ValidationFailed(f"checklists not published: {missing}", code="checklist_not_found", field="checklist_ids")
+        team = await self._eligible_team(inspector_ids, agency_path)
+        certified = [u for u in team if u.certificate_no]
+        if data.kind == "enforcement" and len(certified) < MIN_ENFORCEMENT_INSPECTORS:
+            raise ValidationFailed(
+                "an enforcement inspection needs at least two inspectors holding certificates (行政处罚法 第四十二条)",
+                code="two_inspectors_required",
+                field="inspector_ids",
+            )
+        at = now()
+        row = {
+            "id": inspection_id, "status": "in_progress", "created_by": self.actor.user_id, "client_fingerprint": digest,
+            "attendees": [], "created_at": at, "updated_at": at,
+            **{k: content[k] for k in ("enterprise_id", "kind", "with_experts")},
+        }
+        if not await insert_if_absent(self.session, Inspection, row, ["id"]):
+            await self.session.rollback()  # a concurrent retry created it first
+            existing = await self._existing(inspection_id, digest)
+            assert existing is not None
+            return existing, False
+        self.session.add_all([InspectionChecklist(inspection_id=inspection_id, checklist_id=c) for c in checklist_ids])
+        self.session.add_all(
+            [InspectionInspector(inspection_id=inspection_id, user_id=u.id, certificate_no=u.certificate_no) for u in team]
+        )
+        audit.record(self.session, self.actor, "inspection.create", "inspection", inspection_id, content)
+        record_change(self.session, "inspection", inspection_id, "create", enterprise_id=enterprise.id, agency_path=agency_path)
+        await self.session.commit()
+        return await self.get(inspection_id), True
+
+    async def _existing(self, inspection_id: uuid.UUID, digest: str) -> Inspection | None:
+        stored = (await self.session.execute(select(Inspection).where(Inspection.id == inspection_id))).scalar_one_or_none()
+        if stored is None:
+            return None
+        visible = (await self.session.execute(self._visible().where(Inspection.id == inspection_id))).first()
+        ensure_same(stored.client_fingerprint if visible else None, digest, "inspection", inspection_id)
+        return await self.get(inspection_id)
+
+    async def _eligible_team(self, user_ids: list[uuid.UUID], enterprise_agency_path: str) -> list[User]:
+        rows = (
+            await self.session.execute(
+                select(User, Agency.path).join(Agency, Agency.id == User.agency_id).where(User.id.in_(user_ids))
+            )
+        ).all()
+        eligible = [
+            user for user, path in rows
+            if user.role == "inspector" and user.is_active and enterprise_agency_path.startswith(path)
+        ]
+        if len(eligible) != len(user_ids):
+            bad = sorted(str(u) for u in set(user_ids) - {u.id for u in eligible})
+            raise ValidationFailed(
+                f"not inspectors of an agency supervising this enterprise: {bad}", code="inspector_not_eligible", field="inspector_ids"
+            )
+        return eligible
+
+    # --- 执法告知 ----------------------------------------------------------------------------------------------
+
+    async def give_notice(self, inspection_id: uuid.UUID, data: NoticeIn) -> Inspection:
+        inspection = await self._lock(inspection_id)
+        given_at = data.given_at or now()
+        if inspection.notice_given_at is not None:
+            if (data.given_at is not None and data.given_at != inspection.notice_given_at) or data.note != inspection.notice_note:
+                raise Conflict("the notice (执法告知) is already recorded and cannot change", code="notice_recorded")
+            return inspection
+        if inspection.status != "in_progress":
+            raise Conflict("the inspection is submitted", code="inspection_submitted")
+        inspection.notice_given_at, inspection.notice_note, inspection.updated_at = given_at, data.note, now()
+        audit.record(self.session, self.actor, "inspection.notice", "inspection", inspection.id, {"given_at": given_at, "note": data.note})
+        await self._changed(inspection)
+        await self.session.commit()
+        return inspection
+
+    # --- results ----------------------------------------------------------------------------------------------
+
+    async def put_results(self, inspection_id: uuid.UUID, data: ResultsIn) -> Inspection:
+        inspection = await self._lock(inspection_id)
+        items = await self._items(inspection)
+        incoming: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
+        for index, result in enumerate(data.results):
+            key = (result.checklist_id, result.item_code)
+            if key in incoming:
+                raise ValidationFailed(f"item {result.item_code} appears twice in one batch", field=f"results[{index}].item_code")
+            incoming[key] = self._normalised(index, result, items)
+        referenced = {e for row in incoming.values() for e in row["evidence_ids"]}
+        foreign = await owned_by_other(self.session, inspection.id, referenced)
+        if foreign:
+            raise ValidationFailed(f"evidence not part of this inspection: {foreign}", code="evidence_not_found", field="results")
+
+        stored = {(r.checklist_id, r.item_code): r for r in inspection.results}
+        changed = [key for key, row in incoming.items() if key not in stored or self._row_of(stored[key]) != row]
+        if not changed:
+            return inspection  # a retry of a batch already recorded changes nothing
+        if inspection.status != "in_progress":
+            raise Conflict("the inspection is submitted and accepts no further results", code="inspection_submitted")
+        at = now()
+        for key in changed:
+            row = incoming[key]
+            if key in stored:
+                result = stored[key]
+                result.outcome, result.note, result.evidence_ids, result.hazard = (
+                    row["outcome"], row["note"], row["evidence_ids"], row["hazard"]
+                )
+                result.updated_at = at
+            else:
+                self.session.add(InspectionResult(inspection_id=inspection.id, checklist_id=key[0], item_code=key[1], updated_at=at, **row))
+        inspection.started_at = inspection.started_at or at
+        inspection.updated_at = at
+        audit.record(
+            self.session, self.actor, "inspection.results", "inspection", inspection.id,
+            {"changed": [{"checklist_id": k[0], "item_code": k[1], **incoming[k]} for k in changed]},
+        )
+        await self._changed(inspection)
+        await self.session.commit()
+        return await self.get(inspection.id)
+
+    async def _items(self, inspection: Inspection) -> dict[tuple[uuid.UUID, str], ChecklistItem]:
+        ids = [c.checklist_id for c in inspection.checklists]
+        rows = (await self.session.execute(select(ChecklistItem).where(ChecklistItem.checklist_id.in_(ids)))).scalars()
+        return {(i.checklist_id, i.code): i for i in rows}
+
+    @staticmethod
+    def _normalised(index: int, result: ResultIn, items: dict[tuple[uuid.UUID, str], ChecklistItem]) -> dict[str, Any]:
+        item = items.get((result.checklist_id, result.item_code))
+        if item is None:
+            known_checklist = any(cid == result.checklist_id for cid, _ in items)
+            field = f"results[{index}].item_code" if known_checklist else f"results[{index}].checklist_id"
+            what = f"item {result.item_code}" if known_checklist else f"checklist {result.checklist_id}"
+            raise ValidationFailed(f"{what} is not part of this inspection", code="unknown_item", field=field)
+        hazard = None
+        if result.outcome == "hazard":
+            draft = result.hazard or HazardDraft(level="major" if item.major_hazard else "general", description=item.text)
+            hazard = {
+                "level": draft.level,
+                "description": draft.description,
+                "rectify_days": draft.rectify_days or item.rectify_days,
+            }
+        return {
+            "outcome": result.outcome,
+            "note": result.note,
+            "evidence_ids": sorted({str(e) for e in result.evidence_ids}),
+            "hazard": hazard,
+        }
+
+    @staticmethod
+    def _row_of(result: InspectionResult) -> dict[str, Any]:
+        return {"outcome": result.outcome, "note": result.note, "evidence_ids": result.evidence_ids, "hazard": result.hazard}
+
+    # --- submit -----------------------------------------------------------------------------------------------
+
+    async def submit(self, inspection_id: uuid.UUID, data: SubmitIn) -> tuple[Inspection, list[uuid.UUID]]:
+        inspection = await self._lock(inspection_id)
+        content = {"attendees": sorted((a.role, a.name) for a in data.attendees), "feedback": data.feedback}
+        digest = fingerprint(content)
+        if inspection.status == "submitted":
+            if inspection.submit_fingerprint != digest:
+                raise Conflict("the inspection was submitted with other attendees or feedback", code="inspection_submitted")
+            return inspection, inspection_out(inspection).hazard_ids
+
+        items = await self._items(inspection)
+        results = {(r.checklist_id, r.item_code): r for r in inspection.results}
+        missing = sorted(code for key, code in ((k, k[1]) for k in items) if key not in results)
+        if missing:
+            raise ValidationFailed(
+                f"{len(missing)} checklist items have no result yet: {missing[:20]}", code="results_incomplete", field="results"
+            )
+        if inspection.kind == "enforcement" and inspection.notice_given_at is None:
+            raise ValidationFailed("an enforcement inspection starts with the notice (执法告知)", code="notice_required", field="notice")
+        present = {a.role for a in data.attendees}
+        required = set(REQUIRED_ATTENDEES) | ({"expert"} if inspection.with_experts else set())
+        if not required <= present:
+            raise ValidationFailed(
+                f"attendees must include {sorted(required - present)} (主要负责人、安全管理人员、岗位操作人员全过程在场)",
+                code="attendees_incomplete",
+                field="attendees",
+            )
+        hazard_results = [r for r in inspection.results if r.outcome == "hazard"]
+        await self._require_photos(inspection, hazard_results, items)
+
+        at = now()
+        enterprise_path = await agency_path_of(self.session, inspection.enterprise_id)
+        topics = dict((await self.session.execute(select(Checklist.id, Checklist.topic).where(Checklist.id.in_([k[0] for k in items])))).all())
+        hazard_ids = []
+        for result in hazard_results:
+            draft = result.hazard or {}
+            hazard_id = hazard_id_for(inspection.id, result.checklist_id, result.item_code)
+            await open_hazard(
+                self.session,
+                self.actor,
+                hazard_id=hazard_id,
+                status="rectifying",
+                note=f"检查发现（{result.item_code}），责令限期整改",
+                agency_path=enterprise_path,
+                values={
+                    "enterprise_id": inspection.enterprise_id,
+                    "topic": topics[result.checklist_id],
+                    "level": draft["level"],
+                    "description": draft["description"],
+                    "source": "inspection",
+                    "inspection_id": inspection.id,
+                    "checklist_id": result.checklist_id,
+                    "item_code": result.item_code,
+                    "evidence_ids": result.evidence_ids,
+                    "deadline": deadline_after(at, draft["rectify_days"]),
+                    "client_fingerprint": fingerprint({"inspection_id": inspection.id, "item": result.item_code}),
+                },
+            )
+            hazard_ids.append(hazard_id)
+        INSPECTION_WORKFLOW.transition(self.session, inspection, "submitted", self.actor, data.feedback, data={"hazards": len(hazard_ids)})
+        inspection.attendees = [a.model_dump() for a in data.attendees]
+        inspection.feedback, inspection.feedback_at = data.feedback, at
+        inspection.submit_fingerprint, inspection.submitted_at, inspection.updated_at = digest, at, at
+        await self._changed(inspection)
+        await self.session.commit()
+        return await self.get(inspection.id), sorted(hazard_ids)
+
+    async def _require_photos(
+        self, inspection: Inspection, hazard_results: list[InspectionResult], items: dict[tuple[uuid.UUID, str], ChecklistItem]
+    ) -> None:
+        referenced = {e for r in hazard_results for e in r.evidence_ids}
+        photos: set[str] = set()
+        if referenced:
+            query = select(Evidence.id).where(
+                Evidence.id.in_([uuid.UUID(e) for e in referenced]),
+                Evidence.inspection_id == inspection.id,
+                Evidence.kind == "photo",
+                Evidence.status == "stored",
+            )
+            photos = {str(e) for e in (await self.session.execute(query)).scalars()}
+        lacking = [
+            r.item_code for r in hazard_results
+            if len(photos.intersection(r.evidence_ids)) < max(1, items[(r.checklist_id, r.item_code)].min_photos)
+        ]
+        if lacking:
+            raise ValidationFailed(
+                f"hazard findings need their photos uploaded first: {sorted(lacking)}", code="evidence_required", field="results"
+            )
+
+    async def _changed(self, inspection: Inspection) -> None:
+        path = await agency_path_of(self.session, inspection.enterprise_id)
+        record_change(self.session, "inspection", inspection.id, "update", enterprise_id=inspection.enterprise_id, agency_path=path)
+
+    # --- lists ------------------------------------------------------------------------------------------------
+
+    async def list(self, enterprise_id: uuid.UUID | None, status: str | None, cursor: str | None, limit: int) -> Page[InspectionOut]:
+        query = self._visible().options(*_loaded())
+        if enterprise_id:
+            query = query.where(Inspection.enterprise_id == enterprise_id)
+        if status:
+            query = query.where(Inspection.status == status)
+        rows = list((await self.session.execute(keyset(query, Inspection.created_at, Inspection.id, cursor, limit))).scalars())
+        return page_of(rows, limit, inspection_out)
+
+
+async def _serialize(session: AsyncSession, ids: list[str]) -> dict[str, dict[str, Any]]:
+    query = select(Inspection).options(*_loaded()).where(Inspection.id.in_([uuid.UUID(i) for i in ids]))
+    return {str(i.id): inspection_out(i).model_dump(mode="json") for i in (await session.execute(query)).scalars()}
+
+
+register_serializer("inspection", _serialize)
