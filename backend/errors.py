@@ -44,6 +44,14 @@ class AppError(Exception):
         self.extra = extra
 
 
+class InvalidInput(AppError):
+    """Input that does not fit the schema: the same 400 a malformed JSON body gets."""
+
+    status = 400
+    code = "validation_error"
+    title = "Invalid request"
+
+
 class ValidationFailed(AppError):
     status = 422
     code = "validation_error"

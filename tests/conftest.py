@@ -4,6 +4,7 @@ SeaweedFS started for the session. Each test starts from the freshly migrated, e
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import socket
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+from minio import Minio
 import httpx
 import pytest
 from litestar import Litestar
@@ -25,6 +27,8 @@ from backend.migrations import upgrade
 from backend.settings import Settings
 from backend.storage import EmbeddedSeaweed, S3Config
 from tests.helpers import ADMIN_PASSWORD, World
+
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _postgres_answers(host: str = "127.0.0.1", port: int = 5432) -> bool:
@@ -156,6 +160,35 @@ async def client(
     await _reset_database(app, settings, sqlite_template)
     app.state.login_throttle._failures.clear()
     yield session_client
+
+
+class Bucket:
+    """Direct look into the real bucket, to check what the service wrote (and did not write)."""
+
+    def __init__(self, config: S3Config) -> None:
+        self.name = config.bucket
+        self.client = Minio(endpoint=config.endpoint, access_key=config.access_key, secret_key=config.secret_key, secure=False)
+
+    def keys(self, prefix: str = "") -> set[str]:
+        return {o.object_name for o in self.client.list_objects(bucket_name=self.name, prefix=prefix, recursive=True)}
+
+    def read(self, key: str) -> bytes:
+        response = self.client.get_object(bucket_name=self.name, object_name=key)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def write(self, key: str, data: bytes) -> None:
+        import io
+
+        self.client.put_object(bucket_name=self.name, object_name=key, data=io.BytesIO(data), length=len(data))
+
+
+@pytest.fixture
+def bucket(object_store: EmbeddedSeaweed) -> Bucket:
+    return Bucket(object_store.config())
 
 
 @pytest.fixture

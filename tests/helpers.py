@@ -124,6 +124,37 @@ class World:
         return await self.client.put(path, json=json, **self._with_auth(username, kwargs))
 
 
+async def routine_checklist(world: World, topic: str = "mining", kind: str = "routine") -> dict[str, Any]:
+    response = await world.get("inspector_a1", "/api/v1/checklists", params={"topic": topic, "kind": kind})
+    return response.json()[0]
+
+
+async def start_inspection(
+    world: World, *, kind: str = "routine", topic: str = "mining", username: str = "inspector_a1", **overrides: Any
+) -> dict[str, Any]:
+    checklist = await routine_checklist(world, topic)
+    body = {
+        "id": str(uuid.uuid4()),
+        "enterprise_id": str(world.enterprises["a"].id),
+        "checklist_ids": [checklist["id"]],
+        "inspector_ids": [str(world.users["inspector_a1"].id), str(world.users["inspector_a2"].id)],
+        "kind": kind,
+        **overrides,
+    }
+    response = await world.post(username, "/api/v1/inspections", body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def upload(
+    world: World, username: str, content: bytes, *, kind: str = "photo", filename: str = "photo.jpg", **fields: Any
+) -> Any:
+    data = {"kind": kind, **{k: str(v) for k, v in fields.items()}}
+    return await world.client.post(
+        "/api/v1/evidence", data=data, files={"file": (filename, content, "application/octet-stream")}, headers=world.headers(username)
+    )
+
+
 def assert_problem(response: Any, status: int, code: str | None = None, field: str | None = None) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json"), response.headers

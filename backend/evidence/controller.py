@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import Actor
 from backend.auth import requires_role
-from backend.errors import ValidationFailed
+from backend.errors import InvalidInput, ValidationFailed
 from backend.evidence.schemas import EvidenceDetail, EvidenceFields, EvidenceOut, UploadIn, UploadOut
 from backend.evidence.service import UPLOAD_LINK_TTL, EvidenceService, evidence_out, size_limit
 from backend.evidence.upload import receive_multipart
@@ -73,7 +73,7 @@ class EvidenceController(Controller):
             except ValidationError as exc:
                 first = exc.errors()[0]
                 field = ".".join(str(p) for p in first["loc"]) or None
-                raise ValidationFailed(f"{field or 'form'}: {first['msg'].removeprefix('Value error, ')}", field=field) from exc
+                raise InvalidInput(f"{field or 'form'}: {first['msg'].removeprefix('Value error, ')}", field=field) from exc
             record, created = await evidence.ingest(form, received)
         finally:
             if received is not None:

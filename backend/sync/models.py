@@ -16,7 +16,7 @@ class ChangeLog(SQLModel, table=True):
     )
     # PostgreSQL fills this with the writing transaction's id (see the migration); readers only pass rows from
     # transactions older than every transaction still running, so a late commit can never be skipped.
-    txid: int | None = Field(default=None, sa_type=sa.BigInteger, index=True)
+    txid: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, sa.FetchedValue(), index=True))
     entity: str = Field(max_length=32)
     entity_id: str = Field(max_length=64)
     op: str = Field(max_length=16)
