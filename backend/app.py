@@ -22,7 +22,7 @@ from backend.accounts.service import AccountService
 from backend.audit import Actor
 from backend.checklists.controller import ChecklistController
 from backend.evidence.controller import EvidenceController
-from backend.hazards.controller import HazardController
+from backend.hazards.controller import HazardController, lookbacks_due, stats_hazards
 from backend.inspections.controller import InspectionController
 from backend.sync.controller import sync_changes
 from backend.checklists.service import ChecklistService
@@ -132,6 +132,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             InspectionController,
             EvidenceController,
             HazardController,
+            lookbacks_due,
+            stats_hazards,
             sync_changes,
         ],
     )

@@ -19,40 +19,49 @@ from backend.errors import Conflict, Forbidden
 
 
 @dataclass(frozen=True)
+class Move:
+    to: str
+    roles: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Workflow:
     entity: str
-    # from-status -> to-status -> the roles that may make that move
-    allowed: Mapping[str, Mapping[str, frozenset[str]]]
+    # from-status -> action -> where it leads and who may take it
+    allowed: Mapping[str, Mapping[str, Move]]
 
-    def check(self, current: str, target: str, role: str) -> None:
-        moves = self.allowed.get(current, {})
-        if target not in moves:
+    def check(self, current: str, action: str, role: str) -> str:
+        """The status `action` leads to from `current`; 409 when it is no move from there, 403 for the wrong role."""
+        move = self.allowed.get(current, {}).get(action)
+        if move is None:
             raise Conflict(
-                f"a {self.entity} in status {current} cannot move to {target}",
+                f"a {self.entity} in status {current} cannot be {action.replace('_', ' ')}",
                 code="invalid_transition",
                 from_status=current,
-                to_status=target,
+                action=action,
             )
-        if role not in moves[target]:
-            raise Forbidden(f"the role {role} may not move a {self.entity} from {current} to {target}", code="role_forbidden")
+        if role not in move.roles:
+            raise Forbidden(f"the role {role} may not take the step {action} on a {self.entity}", code="role_forbidden")
+        return move.to
 
     def transition(
         self,
         session: AsyncSession,
         obj: Any,
-        target: str,
+        action: str,
         actor: Actor,
         note: str | None,
-        timeline: Callable[[str, str], Any] | None = None,
+        timeline: Callable[[str, str, str], Any] | None = None,
         data: dict[str, Any] | None = None,
     ) -> str:
-        """Move `obj` to `target`; returns the status it came from. The only place a status is assigned."""
+        """Take `action` on `obj`; returns the status it came from. The only place a status is assigned."""
         current = obj.status
-        self.check(current, target, actor.role)
+        target = self.check(current, action, actor.role)
         obj.status = target
         if timeline is not None:
-            session.add(timeline(current, target))
+            session.add(timeline(action, current, target))
         audit.record(
-            session, actor, f"{self.entity}.{target}", self.entity, obj.id, {"from": current, "to": target, "note": note, **(data or {})}
+            session, actor, f"{self.entity}.{action}", self.entity, obj.id,
+            {"from": current, "to": target, "note": note, **(data or {})},
         )
         return current

@@ -34,10 +34,10 @@ from backend.idempotency import ensure_same, fingerprint
 from backend.inspections.models import Inspection
 from backend.settings import Settings
 from backend.storage import ObjectStore
-from backend.workflow import Workflow
+from backend.workflow import Move, Workflow
 
 EVERYONE = frozenset({"admin", "inspector", "enterprise", "legal_reviewer"})
-EVIDENCE_WORKFLOW = Workflow("evidence", {"pending": {"stored": EVERYONE}})
+EVIDENCE_WORKFLOW = Workflow("evidence", {"pending": {"upload_verified": Move("stored", EVERYONE)}})
 UPLOAD_LINK_TTL = timedelta(minutes=30)
 DOWNLOAD_LINK_TTL = timedelta(minutes=10)
 
@@ -262,7 +262,7 @@ class EvidenceService:
         evidence = await self.session.get(Evidence, evidence_id, with_for_update=True) or evidence
         if evidence.status == "stored":  # a concurrent complete finished first
             return evidence
-        EVIDENCE_WORKFLOW.transition(self.session, evidence, "stored", self.actor, "upload verified", data={"sha256": received.sha256})
+        EVIDENCE_WORKFLOW.transition(self.session, evidence, "upload_verified", self.actor, "upload verified", data={"sha256": received.sha256})
         evidence.sha256 = received.sha256
         evidence.content_type = content_type
         evidence.object_key = original_key(received.sha256)

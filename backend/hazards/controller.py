@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import Actor
 from backend.auth import requires_role
-from backend.hazards.schemas import HazardDetail, HazardIn, HazardOut, Level
-from backend.hazards.service import HazardService, hazard_detail
+from backend.hazards.schemas import (
+    GovernancePlanIn,
+    HazardDetail,
+    HazardIn,
+    HazardOut,
+    Level,
+    LookbackIn,
+    OrderIn,
+    PlanOut,
+    RectificationIn,
+    ReviewIn,
+    StatsOut,
+)
+from backend.hazards.service import HazardService, hazard_detail, hazard_stats
 from backend.pagination import DEFAULT_LIMIT, Page
 
 
-def provide_hazard_service(db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> HazardService:
-    return HazardService(db_session, actor)
+def provide_hazard_service(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
+) -> HazardService:
+    return HazardService(db_session, actor, request.app.state.settings)
+
+
+INSPECTOR_ONLY = [requires_role("inspector")]
+ENTERPRISE_ONLY = [requires_role("enterprise")]
 
 
 class HazardController(Controller):
@@ -51,6 +69,58 @@ class HazardController(Controller):
             enterprise_id=enterprise_id, status=status, level=level, topic=topic, overdue=overdue, cursor=cursor, limit=limit
         )
 
+    @post("/{hazard_id:uuid}/order", guards=INSPECTOR_ONLY, status_code=200, summary="责令限期整改; a new order extends")
+    async def order(self, hazard_id: FromPath[uuid.UUID], data: JSONBody[OrderIn], hazards: NamedDependency[HazardService]) -> HazardDetail:
+        return hazard_detail(await hazards.order(hazard_id, data))
+
+    @post("/{hazard_id:uuid}/governance-plan", guards=ENTERPRISE_ONLY, summary="重大事故隐患治理方案 (major hazards)")
+    async def governance_plan(
+        self, hazard_id: FromPath[uuid.UUID], data: JSONBody[GovernancePlanIn], hazards: NamedDependency[HazardService]
+    ) -> PlanOut:
+        event = await hazards.add_plan(hazard_id, data)
+        return PlanOut(id=event.id, hazard_id=hazard_id, at=event.at, plan=data)
+
+    @post("/{hazard_id:uuid}/rectifications", guards=ENTERPRISE_ONLY, status_code=200, summary="Proof of the fix → pending_review")
+    async def rectification(
+        self, hazard_id: FromPath[uuid.UUID], data: JSONBody[RectificationIn], hazards: NamedDependency[HazardService]
+    ) -> HazardDetail:
+        return hazard_detail(await hazards.submit_rectification(hazard_id, data))
+
+    @post(
+        "/{hazard_id:uuid}/review",
+        guards=[requires_role("inspector", "enterprise")],
+        status_code=200,
+        summary="Accept (closed) or reject (rectifying) the fix",
+    )
+    async def review(self, hazard_id: FromPath[uuid.UUID], data: JSONBody[ReviewIn], hazards: NamedDependency[HazardService]) -> HazardDetail:
+        return hazard_detail(await hazards.review(hazard_id, data))
+
+    @post("/{hazard_id:uuid}/lookback", guards=INSPECTOR_ONLY, status_code=200, summary="回头看: held → verified, recurred → rectifying")
+    async def lookback(
+        self, hazard_id: FromPath[uuid.UUID], data: JSONBody[LookbackIn], hazards: NamedDependency[HazardService]
+    ) -> HazardDetail:
+        return hazard_detail(await hazards.lookback(hazard_id, data))
+
     @get("/{hazard_id:uuid}", summary="One hazard with its timeline (404 outside the caller's scope)")
     async def get(self, hazard_id: FromPath[uuid.UUID], hazards: NamedDependency[HazardService]) -> HazardDetail:
         return hazard_detail(await hazards.get(hazard_id))
+
+
+@get("/lookbacks/due", tags=["hazards"], dependencies={"hazards": Provide(provide_hazard_service, sync_to_thread=False)},
+     summary="Closed hazards whose look-back (回头看) is due, in the caller's scope")
+async def lookbacks_due(
+    hazards: NamedDependency[HazardService],
+    cursor: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=200)] = DEFAULT_LIMIT,
+) -> Page[HazardOut]:
+    return await hazards.due_lookbacks(cursor, limit)
+
+
+@get("/stats/hazards", tags=["hazards"], guards=[requires_role("admin", "inspector", "legal_reviewer", "enterprise")],
+     summary="Hazard figures for supervisors: counts by status, overdue, median days to close, look-back outcomes")
+async def stats_hazards(
+    db_session: NamedDependency[AsyncSession],
+    actor: NamedDependency[Actor],
+    group_by: Annotated[Literal["topic", "level", "status", "agency", "enterprise"], QueryParameter()] = "topic",
+) -> StatsOut:
+    return StatsOut(group_by=group_by, groups=await hazard_stats(db_session, actor, group_by))

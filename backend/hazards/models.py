@@ -3,21 +3,35 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, Text
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Integer, Text
 from sqlmodel import Field, Relationship, SQLModel
 
 from backend.db import UTCDateTime, created_at_field, uuid_pk
 
 
+# Every UPDATE of a hazard checks and bumps this: of two concurrent reviews only one can win.
+_version = Column("version", Integer, nullable=False)
+
+
 class Hazard(SQLModel, table=True):
     __tablename__ = "hazard"
+    __mapper_args__ = {"version_id_col": _version}
+    __table_args__ = (
+        # keyset pages of the list endpoint, newest first, per common filter
+        Index("ix_hazard_created_at_id", "created_at", "id"),
+        Index("ix_hazard_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_hazard_enterprise_created_at_id", "enterprise_id", "created_at", "id"),
+        Index("ix_hazard_topic_created_at_id", "topic", "created_at", "id"),
+    )
 
     id: uuid.UUID = uuid_pk()
-    enterprise_id: uuid.UUID = Field(foreign_key="enterprise.id", index=True)
-    topic: str = Field(max_length=40, index=True)
-    level: str = Field(max_length=16, index=True)  # general | major
+    enterprise_id: uuid.UUID = Field(foreign_key="enterprise.id")
+    topic: str = Field(max_length=40)
+    level: str = Field(max_length=16)  # general | major
     description: str = Field(sa_column=Column(Text, nullable=False))
-    status: str = Field(max_length=20, index=True)
+    status: str = Field(max_length=20)
     source: str = Field(max_length=20)  # inspection | inspector | self_inspection
     inspection_id: uuid.UUID | None = Field(default=None, foreign_key="inspection.id", index=True)
     checklist_id: uuid.UUID | None = Field(default=None, foreign_key="checklist.id")
@@ -25,12 +39,14 @@ class Hazard(SQLModel, table=True):
     evidence_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # the finding's photos
     deadline: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     recurrence_count: int = 0
-    version: int = 1
+    version: int = Field(default=1, sa_column=_version)
     client_fingerprint: str = Field(max_length=64)
     reported_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # 回头看: chosen when the hazard closes (every major one; a reproducible sample of general ones)
+    lookback_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
     events: list["HazardEvent"] = Relationship(sa_relationship_kwargs={"lazy": "raise", "order_by": "HazardEvent.at"})
 
@@ -47,3 +63,5 @@ class HazardEvent(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=20)
     to_status: str = Field(max_length=20)
     note: str | None = Field(default=None, sa_column=Column(Text))
+    # what the step carried: the order's deadline and measures, the plan, the proof, the review, the look-back
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -24,6 +24,43 @@ class HazardIn(Input):
     deadline: date | AwareDatetime | None = Field(default=None, description="a date means the end of that day (Asia/Shanghai)")
 
 
+class OrderIn(Input):
+    """责令限期整改: the first order starts the rectification; a later one is the only way to extend it."""
+
+    deadline: date | AwareDatetime = Field(description="a date means the end of that day (Asia/Shanghai)")
+    measures: str = Field(min_length=1, max_length=4000)
+
+
+class GovernancePlanIn(Input):
+    """重大事故隐患治理方案: 目标和任务、方法和措施、经费和物资、负责的机构和人员、时限和要求、安全措施和应急预案."""
+
+    objective: str = Field(min_length=1, max_length=4000)
+    measures: str = Field(min_length=1, max_length=4000)
+    funds: int = Field(ge=0, description="yuan")
+    responsible_person: str = Field(min_length=1, max_length=100)
+    deadline: date | AwareDatetime
+    safeguards: str = Field(min_length=1, max_length=4000)
+
+
+class RectificationIn(Input):
+    description: str = Field(min_length=1, max_length=8000)
+    evidence_ids: list[uuid.UUID] = Field(min_length=1, max_length=50, description="photos of the fix, at least one")
+
+
+class ReviewIn(Input):
+    decision: Literal["accept", "reject"]
+    opinion: str = Field(min_length=1, max_length=4000)
+
+
+class LookbackIn(Input):
+    outcome: Literal["held", "recurred"]
+    note: str = Field(min_length=1, max_length=4000)
+    evidence_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+    deadline: date | AwareDatetime | None = Field(
+        default=None, description="for recurred: the new deadline (default: as long as the first rectification took)"
+    )
+
+
 class HazardEventOut(BaseModel):
     at: datetime
     actor: str
@@ -31,6 +68,7 @@ class HazardEventOut(BaseModel):
     from_status: str | None
     to_status: str
     note: str | None
+    data: dict[str, Any]
 
 
 class HazardOut(BaseModel):
@@ -51,7 +89,32 @@ class HazardOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    lookback_due_at: datetime | None
 
 
 class HazardDetail(HazardOut):
     timeline: list[HazardEventOut]
+
+
+class PlanOut(BaseModel):
+    id: uuid.UUID
+    hazard_id: uuid.UUID
+    at: datetime
+    plan: GovernancePlanIn
+
+
+class StatsRow(BaseModel):
+    key: str | None = Field(description="the group: a topic, level, status, agency id or enterprise id")
+    name: str | None = Field(default=None, description="the agency's or enterprise's name")
+    total: int
+    by_status: dict[str, int]
+    overdue: int
+    median_days_to_close: float | None
+    lookbacks_held: int = Field(description="look-backs that found the fix holding")
+    lookbacks_recurred: int = Field(description="look-backs that found the hazard back (复发)")
+    hazards_recurred: int = Field(description="hazards found back at least once")
+
+
+class StatsOut(BaseModel):
+    group_by: str
+    groups: list[StatsRow]

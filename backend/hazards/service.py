@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import statistics
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
+from pydantic_core import to_jsonable_python
 
 from backend import audit
 from backend.accounts.models import Agency, Enterprise, EnterpriseTopic
@@ -16,26 +20,51 @@ from backend.accounts.scope import enterprise_clause, require_enterprise
 from backend.audit import Actor
 from backend.checklists.models import Checklist, ChecklistItem
 from backend.clock import end_of_local_day, now
-from backend.db import insert_if_absent
-from backend.errors import NotFound, ValidationFailed
+from backend.db import insert_if_absent, is_postgres
+from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from backend.evidence.models import Evidence
 from backend.hazards.models import Hazard, HazardEvent
-from backend.hazards.schemas import HazardDetail, HazardEventOut, HazardIn, HazardOut
+from backend.hazards.schemas import (
+    GovernancePlanIn,
+    HazardDetail,
+    HazardEventOut,
+    HazardIn,
+    HazardOut,
+    LookbackIn,
+    OrderIn,
+    RectificationIn,
+    ReviewIn,
+    StatsRow,
+)
 from backend.idempotency import ensure_same, fingerprint
 from backend.pagination import Page, keyset, page_of
+from backend.settings import Settings, get_settings
 from backend.sync.service import record_change, register_serializer
-from backend.workflow import Workflow
+from backend.workflow import Move, Workflow
 
 INSPECTOR, ENTERPRISE = frozenset({"inspector"}), frozenset({"enterprise"})
 
 HAZARD_WORKFLOW = Workflow(
     "hazard",
     {
-        "reported": {"rectifying": INSPECTOR},  # 责令限期整改
-        "rectifying": {"pending_review": ENTERPRISE},  # rectification proof submitted
-        "pending_review": {"closed": INSPECTOR | ENTERPRISE, "rectifying": INSPECTOR | ENTERPRISE},  # accept / reject
-        "closed": {"verified": INSPECTOR, "rectifying": INSPECTOR},  # look-back held / recurred
+        "reported": {"ordered": Move("rectifying", INSPECTOR)},  # 责令限期整改
+        "rectifying": {
+            "rectification_submitted": Move("pending_review", ENTERPRISE),
+            "extended": Move("rectifying", INSPECTOR),  # a new order: the only way to extend the deadline
+        },
+        # the enterprise reviews only its own self-found general hazards (checked in review())
+        "pending_review": {"accepted": Move("closed", INSPECTOR | ENTERPRISE), "rejected": Move("rectifying", INSPECTOR | ENTERPRISE)},
+        "closed": {"lookback_held": Move("verified", INSPECTOR), "lookback_recurred": Move("rectifying", INSPECTOR)},  # 回头看
     },
 )
+PLAN_STATUSES = ("reported", "rectifying")
+
+
+def lookback_sampled(hazard_id: uuid.UUID, rate: float) -> bool:
+    """Whether a closed general hazard gets a look-back: a fixed function of its id, so an audit can re-derive the
+    sample from the ids and the rate alone."""
+    draw = int.from_bytes(hashlib.sha256(f"lookback:{hazard_id}".encode()).digest()[:8], "big") / 2**64
+    return draw < rate
 
 
 def is_overdue(hazard: Hazard, at: datetime | None = None) -> bool:
@@ -111,9 +140,10 @@ async def agency_path_of(session: AsyncSession, enterprise_id: uuid.UUID) -> str
 
 
 class HazardService:
-    def __init__(self, session: AsyncSession, actor: Actor) -> None:
+    def __init__(self, session: AsyncSession, actor: Actor, settings: Settings | None = None) -> None:
         self.session = session
         self.actor = actor
+        self.settings = settings or get_settings()
 
     async def create(self, data: HazardIn) -> tuple[Hazard, bool]:
         """Report a hazard; a retry with the same id and content returns the first one (created=False)."""
@@ -205,6 +235,146 @@ class HazardService:
             raise NotFound(f"hazard {hazard_id} not found", code="hazard_not_found")
         return hazard
 
+    # --- the rectification workflow -------------------------------------------------------------------------
+
+    async def _locked(self, hazard_id: uuid.UUID) -> Hazard:
+        """The hazard, row-locked (PostgreSQL) and with its version noted, so a concurrent move cannot also win."""
+        query = visible_hazards(self.actor).where(Hazard.id == hazard_id).with_for_update(of=Hazard)
+        hazard = (await self.session.execute(query.execution_options(populate_existing=True))).scalar_one_or_none()
+        if hazard is None:
+            raise NotFound(f"hazard {hazard_id} not found", code="hazard_not_found")
+        return hazard
+
+    def _event(self, hazard: Hazard, note: str | None, data: dict[str, Any]) -> Any:
+        def make(action: str, from_status: str | None, to_status: str) -> HazardEvent:
+            return HazardEvent(
+                hazard_id=hazard.id, actor_id=self.actor.user_id, actor=self.actor.username, action=action,
+                from_status=from_status, to_status=to_status, note=note, data=to_jsonable_python(data),
+            )
+
+        return make
+
+    async def _move(self, hazard: Hazard, action: str, note: str | None, data: dict[str, Any]) -> Hazard:
+        HAZARD_WORKFLOW.transition(self.session, hazard, action, self.actor, note, self._event(hazard, note, data), data)
+        return await self._save(hazard)
+
+    async def _save(self, hazard: Hazard) -> Hazard:
+        hazard.updated_at = now()
+        record_change(
+            self.session, "hazard", hazard.id, "update",
+            enterprise_id=hazard.enterprise_id, agency_path=await agency_path_of(self.session, hazard.enterprise_id),
+        )
+        try:
+            await self.session.commit()
+        except StaleDataError as exc:  # another request moved this hazard first
+            await self.session.rollback()
+            raise Conflict("the hazard was changed by someone else at the same moment; reload it", code="invalid_transition") from exc
+        return await self.get(hazard.id)
+
+    async def order(self, hazard_id: uuid.UUID, data: OrderIn) -> Hazard:
+        hazard = await self._locked(hazard_id)
+        action = "extended" if hazard.status == "rectifying" else "ordered"
+        HAZARD_WORKFLOW.check(hazard.status, action, self.actor.role)
+        deadline = deadline_instant(data.deadline)
+        if deadline <= now():  # type: ignore[operator]
+            raise ValidationFailed("the deadline must lie in the future", field="deadline")
+        if action == "extended" and hazard.deadline is not None and deadline <= hazard.deadline:  # type: ignore[operator]
+            raise ValidationFailed("a new order extends the deadline; it cannot shorten it", field="deadline")
+        hazard.deadline = deadline
+        return await self._move(hazard, action, data.measures, {"deadline": deadline, "measures": data.measures})
+
+    async def add_plan(self, hazard_id: uuid.UUID, data: GovernancePlanIn) -> HazardEvent:
+        hazard = await self._locked(hazard_id)
+        if self.actor.role != "enterprise":
+            raise Forbidden("the enterprise draws up its governance plan", code="role_forbidden")
+        if hazard.level != "major":
+            raise Conflict("a governance plan (治理方案) is for major hazards", code="not_major")
+        if hazard.status not in PLAN_STATUSES:
+            raise Conflict(f"a plan cannot be added to a hazard in status {hazard.status}", code="invalid_transition")
+        deadline = deadline_instant(data.deadline)
+        content = {**data.model_dump(), "deadline": deadline}
+        event = self._event(hazard, data.objective, content)("plan_submitted", hazard.status, hazard.status)
+        self.session.add(event)
+        audit.record(self.session, self.actor, "hazard.plan", "hazard", hazard.id, content)
+        await self._save(hazard)
+        return event
+
+    async def submit_rectification(self, hazard_id: uuid.UUID, data: RectificationIn) -> Hazard:
+        hazard = await self._locked(hazard_id)
+        HAZARD_WORKFLOW.check(hazard.status, "rectification_submitted", self.actor.role)
+        if hazard.level == "major" and not await self._has_plan(hazard.id):
+            raise Conflict("a major hazard needs its governance plan (治理方案) before review", code="plan_required")
+        photos = await self._photos_of(hazard, [str(e) for e in data.evidence_ids])
+        if not photos:
+            raise ValidationFailed("the proof needs at least one photo of the fix", code="evidence_required", field="evidence_ids")
+        if len(photos) < len(hazard.evidence_ids):
+            raise ValidationFailed(
+                f"the finding had {len(hazard.evidence_ids)} photos: send an after-photo for each", code="evidence_required", field="evidence_ids"
+            )
+        pairs = [{"before": b, "after": a} for b, a in zip(hazard.evidence_ids, photos, strict=False)]
+        proof = {"description": data.description, "evidence_ids": photos, "pairs": pairs}
+        return await self._move(hazard, "rectification_submitted", data.description, proof)
+
+    async def review(self, hazard_id: uuid.UUID, data: ReviewIn) -> Hazard:
+        hazard = await self._locked(hazard_id)
+        action = "accepted" if data.decision == "accept" else "rejected"
+        HAZARD_WORKFLOW.check(hazard.status, action, self.actor.role)
+        if self.actor.role == "enterprise" and (hazard.source != "self_inspection" or hazard.level != "general"):
+            raise Forbidden(
+                "an enterprise accepts only its own self-found general hazards; this one needs the agency", code="agency_review_required"
+            )
+        review = {"decision": data.decision, "opinion": data.opinion}
+        if action == "accepted":
+            at = now()
+            hazard.closed_at = at
+            rate = self.settings.lookback_sample_rate
+            chosen = hazard.level == "major" or lookback_sampled(hazard.id, rate)
+            hazard.lookback_due_at = at + timedelta(days=self.settings.lookback_delay_days) if chosen else None
+            review |= {"lookback": chosen, "lookback_rate": rate, "lookback_due_at": hazard.lookback_due_at}
+        return await self._move(hazard, action, data.opinion, review)
+
+    async def lookback(self, hazard_id: uuid.UUID, data: LookbackIn) -> Hazard:
+        hazard = await self._locked(hazard_id)
+        action = f"lookback_{data.outcome}"
+        HAZARD_WORKFLOW.check(hazard.status, action, self.actor.role)
+        if hazard.lookback_due_at is None:
+            raise Conflict("this hazard was not chosen for a look-back", code="lookback_not_selected")
+        if hazard.lookback_due_at > now():
+            raise Conflict(f"the look-back is due from {hazard.lookback_due_at.isoformat()}", code="lookback_not_due")
+        evidence = [str(e) for e in data.evidence_ids]
+        found = {"outcome": data.outcome, "evidence_ids": evidence}
+        if data.outcome == "recurred":
+            first_period = (hazard.deadline or hazard.created_at) - hazard.created_at
+            hazard.deadline = deadline_instant(data.deadline) or now() + max(first_period, timedelta(days=1))
+            hazard.recurrence_count += 1
+            hazard.lookback_due_at = None
+            hazard.closed_at = None
+            found |= {"deadline": hazard.deadline, "recurrence_count": hazard.recurrence_count}
+        return await self._move(hazard, action, data.note, found)
+
+    async def due_lookbacks(self, cursor: str | None, limit: int) -> Page[HazardOut]:
+        query = visible_hazards(self.actor).where(Hazard.status == "closed", Hazard.lookback_due_at <= now())
+        rows = list((await self.session.execute(keyset(query, Hazard.created_at, Hazard.id, cursor, limit))).scalars())
+        return page_of(rows, limit, hazard_out)
+
+    async def _has_plan(self, hazard_id: uuid.UUID) -> bool:
+        query = select(HazardEvent.id).where(HazardEvent.hazard_id == hazard_id, HazardEvent.action == "plan_submitted")
+        return (await self.session.execute(query.limit(1))).first() is not None
+
+    async def _photos_of(self, hazard: Hazard, evidence_ids: list[str]) -> list[str]:
+        """The given ids that are stored photos of this hazard's enterprise, in the order given."""
+        query = select(Evidence.id).where(
+            Evidence.id.in_([uuid.UUID(e) for e in evidence_ids]),
+            Evidence.enterprise_id == hazard.enterprise_id,
+            Evidence.kind == "photo",
+            Evidence.status == "stored",
+        )
+        stored = {str(e) for e in (await self.session.execute(query)).scalars()}
+        unknown = [e for e in evidence_ids if e not in stored]
+        if unknown:
+            raise ValidationFailed(f"not stored photos of this enterprise: {unknown}", code="evidence_not_found", field="evidence_ids")
+        return list(dict.fromkeys(evidence_ids))
+
     async def list(
         self,
         *,
@@ -230,6 +400,75 @@ class HazardService:
             query = query.where(late if overdue else ~late)
         rows = list((await self.session.execute(keyset(query, Hazard.created_at, Hazard.id, cursor, limit))).scalars())
         return page_of(rows, limit, hazard_out)
+
+
+GROUPS = ("topic", "level", "status", "agency", "enterprise")
+
+
+async def hazard_stats(session: AsyncSession, actor: Actor, group_by: str) -> list[StatsRow]:
+    """Counts by status, overdue counts, look-back outcomes and median days to close, per group, in the caller's scope."""
+    key = {
+        "topic": Hazard.topic,
+        "level": Hazard.level,
+        "status": Hazard.status,
+        "agency": Enterprise.agency_id,
+        "enterprise": Hazard.enterprise_id,
+    }[group_by]
+    name = {"agency": Agency.name, "enterprise": Enterprise.name}.get(group_by)
+    at = now()
+    overdue = func.sum(case(((Hazard.status == "rectifying") & (Hazard.deadline < at), 1), else_=0))
+    scoped = (
+        select(
+            key.label("key"),
+            (func.max(name) if name is not None else literal(None)).label("name"),
+            Hazard.status,
+            func.count().label("n"),
+            overdue.label("overdue"),
+            func.sum(Hazard.recurrence_count).label("recurrences"),
+            func.sum(case((Hazard.recurrence_count > 0, 1), else_=0)).label("recurred"),
+        )
+        .select_from(Hazard)
+        .join(Enterprise, Enterprise.id == Hazard.enterprise_id)
+        .join(Agency, Agency.id == Enterprise.agency_id)
+        .where(enterprise_clause(actor))
+        .group_by(key, Hazard.status)
+    )
+    groups: dict[str, StatsRow] = {}
+    for row in (await session.execute(scoped)).all():
+        group = groups.setdefault(
+            str(row.key),
+            StatsRow(key=str(row.key), name=row.name, total=0, by_status={}, overdue=0, median_days_to_close=None,
+                     lookbacks_held=0, lookbacks_recurred=0, hazards_recurred=0),
+        )
+        group.total += row.n
+        group.by_status[row.status] = row.n
+        group.overdue += int(row.overdue or 0)
+        group.lookbacks_recurred += int(row.recurrences or 0)
+        group.hazards_recurred += int(row.recurred or 0)
+        if row.status == "verified":
+            group.lookbacks_held += row.n
+    for group_key, median in (await _median_days_to_close(session, actor, key)).items():
+        if group_key in groups:
+            groups[group_key].median_days_to_close = median
+    return sorted(groups.values(), key=lambda g: (-g.total, g.key or ""))
+
+
+async def _median_days_to_close(session: AsyncSession, actor: Actor, key: Any) -> dict[str, float]:
+    closed = Hazard.closed_at.is_not(None)
+    scope = (Enterprise.id == Hazard.enterprise_id, Agency.id == Enterprise.agency_id, enterprise_clause(actor), closed)
+    if is_postgres(session):
+        days = func.extract("epoch", Hazard.closed_at - Hazard.created_at) / 86400.0
+        query = (
+            select(key, func.percentile_cont(0.5).within_group(days))
+            .select_from(Hazard).join(Enterprise, scope[0]).join(Agency, scope[1]).where(*scope[2:]).group_by(key)
+        )
+        return {str(k): round(float(v), 2) for k, v in (await session.execute(query)).all()}
+    # SQLite (the embedded default) has no percentile function: the median is taken here.
+    query = select(key, Hazard.created_at, Hazard.closed_at).select_from(Hazard).join(Enterprise, scope[0]).join(Agency, scope[1]).where(*scope[2:])
+    spans: dict[str, list[float]] = {}
+    for k, created, closed_at in (await session.execute(query)).all():
+        spans.setdefault(str(k), []).append((closed_at - created).total_seconds() / 86400)
+    return {k: round(statistics.median(v), 2) for k, v in spans.items()}
 
 
 async def _serialize(session: AsyncSession, ids: list[str]) -> dict[str, dict[str, Any]]:

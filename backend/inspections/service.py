@@ -38,9 +38,9 @@ from backend.inspections.schemas import (
 )
 from backend.pagination import Page, keyset, page_of
 from backend.sync.service import record_change, register_serializer
-from backend.workflow import Workflow
+from backend.workflow import Move, Workflow
 
-INSPECTION_WORKFLOW = Workflow("inspection", {"in_progress": {"submitted": frozenset({"inspector"})}})
+INSPECTION_WORKFLOW = Workflow("inspection", {"in_progress": {"submitted": Move("submitted", frozenset({"inspector"}))}})
 MIN_ENFORCEMENT_INSPECTORS = 2  # 行政处罚法 第四十二条: 执法人员不得少于两人
 
 
