@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, tuple_
 
 from backend.errors import ValidationFailed
 
@@ -48,7 +48,8 @@ def keyset(query: Select[Any], created_col: Any, id_col: Any, cursor: str | None
     """Order newest first and continue strictly after the cursor; fetch one extra row to know if more exist."""
     if cursor:
         at, row_id = decode_cursor(cursor)
-        query = query.where(or_(created_col < at, and_(created_col == at, id_col < row_id)))
+        # a row-value comparison, which PostgreSQL answers with one range scan of the (created_at, id) index
+        query = query.where(tuple_(created_col, id_col) < tuple_(at, row_id))
     return query.order_by(created_col.desc(), id_col.desc()).limit(check_limit(limit) + 1)
 
 

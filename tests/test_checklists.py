@@ -238,6 +238,8 @@ async def test_whole_checklist_with_etag_and_304(world: World) -> None:
 
     again = await world.get("enterprise_a", f"/api/v1/checklists/{hazchem['id']}", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    weak = await world.get("enterprise_a", f"/api/v1/checklists/{hazchem['id']}", headers={"If-None-Match": f'"x", W/{etag}'})
+    assert weak.status_code == 304
     stale = await world.get("enterprise_a", f"/api/v1/checklists/{hazchem['id']}", headers={"If-None-Match": '"old"'})
     assert stale.status_code == 200
 

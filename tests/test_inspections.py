@@ -172,6 +172,9 @@ async def test_submit_validates_completeness_attendees_notice_and_photos(world: 
     )
     assert retry.status_code == 200  # a late retry of what was recorded changes nothing
     assert (await counts(world))["hazard"] == 1
+    assert_problem(await upload(world, "inspector_a1", jpeg(color=(3, 3, 3)), inspection_id=iid), 409, "inspection_submitted")
+    again = await upload(world, "inspector_a1", jpeg(), id=photo["id"], inspection_id=iid)
+    assert again.status_code == 200  # a late retry of a photo that was stored before the submit
 
 
 async def test_experts_must_attend_an_expert_inspection(world: World) -> None:

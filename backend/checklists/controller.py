@@ -58,6 +58,8 @@ class ChecklistController(Controller):
         body = checklist.model_dump_json().encode("utf-8")
         etag = f'"{hashlib.sha256(body).hexdigest()}"'
         headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-        if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
+        # If-None-Match compares weakly (RFC 9110 13.1.2): a proxy that compressed the body may have added W/.
+        sent = [tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")]
+        if etag in sent or "*" in sent:
             return Response(content=b"", status_code=304, headers=headers)
         return Response(content=body, media_type="application/json", headers=headers)

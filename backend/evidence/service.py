@@ -24,7 +24,7 @@ from backend.accounts.scope import enterprise_clause
 from backend.audit import Actor
 from backend.clock import now
 from backend.db import insert_if_absent
-from backend.errors import Forbidden, NotFound, ValidationFailed
+from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.evidence.media import PhotoFacts, inspect_photo, read_head, sniff
 from backend.evidence.models import Evidence
 from backend.evidence.schemas import EvidenceDetail, EvidenceFields, EvidenceOut, Owner, UploadIn
@@ -73,13 +73,19 @@ class EvidenceService:
         if owner.inspection_id is not None:
             if self.actor.role not in ("inspector", "admin"):
                 raise Forbidden("only inspectors add evidence to an inspection", code="role_forbidden")
-            query = (
-                select(Inspection.enterprise_id)
-                .join(Enterprise, Enterprise.id == Inspection.enterprise_id)
-                .join(Agency, Agency.id == Enterprise.agency_id)
-                .where(Inspection.id == owner.inspection_id, enterprise_clause(self.actor))
-            )
-            field, what = "inspection_id", "inspection"
+            found = (
+                await self.session.execute(
+                    select(Inspection.enterprise_id, Inspection.status)
+                    .join(Enterprise, Enterprise.id == Inspection.enterprise_id)
+                    .join(Agency, Agency.id == Enterprise.agency_id)
+                    .where(Inspection.id == owner.inspection_id, enterprise_clause(self.actor))
+                )
+            ).first()
+            if found is None:
+                raise ValidationFailed("inspection not found", code="inspection_not_found", field="inspection_id")
+            if found.status != "in_progress":
+                raise Conflict("the inspection is submitted and takes no new evidence", code="inspection_submitted")
+            return found.enterprise_id
         elif owner.hazard_id is not None:
             if self.actor.role not in ("inspector", "enterprise", "admin"):
                 raise Forbidden("only inspectors and the enterprise add evidence to a hazard", code="role_forbidden")
