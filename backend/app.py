@@ -21,6 +21,7 @@ from backend.accounts.controller import AgencyController, AuthController, Enterp
 from backend.accounts.service import AccountService
 from backend.audit import Actor
 from backend.checklists.controller import ChecklistController
+from backend.enforcement.controller import CaseController, discretion, public_decision_list
 from backend.evidence.controller import EvidenceController
 from backend.hazards.controller import HazardController, lookbacks_due, stats_hazards
 from backend.inspections.controller import InspectionController
@@ -135,6 +136,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             lookbacks_due,
             stats_hazards,
             sync_changes,
+            CaseController,
+            discretion,
+            public_decision_list,
         ],
     )
     return Litestar(

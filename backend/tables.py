@@ -3,6 +3,16 @@
 from backend.accounts.models import Agency, Enterprise, EnterpriseTopic, User
 from backend.audit import AuditLog
 from backend.checklists.models import Checklist, ChecklistItem
+from backend.enforcement.models import (
+    Case,
+    CaseEvent,
+    CaseHandler,
+    CaseRecord,
+    Decision,
+    DocumentCounter,
+    IssuedDocument,
+    LegalReview,
+)
 from backend.evidence.models import Evidence
 from backend.hazards.models import Hazard, HazardEvent
 from backend.inspections.models import Inspection, InspectionChecklist, InspectionInspector, InspectionResult
@@ -11,6 +21,14 @@ from backend.sync.models import ChangeLog
 __all__ = [
     "Agency",
     "AuditLog",
+    "Case",
+    "CaseEvent",
+    "CaseHandler",
+    "CaseRecord",
+    "Decision",
+    "DocumentCounter",
+    "IssuedDocument",
+    "LegalReview",
     "ChangeLog",
     "Checklist",
     "ChecklistItem",

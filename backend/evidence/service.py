@@ -20,11 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend import audit
 from backend.accounts.models import Agency, Enterprise
-from backend.accounts.scope import enterprise_clause
+from backend.accounts.scope import agency_subtree_clause, enterprise_clause
 from backend.audit import Actor
 from backend.clock import now
 from backend.db import insert_if_absent
 from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from backend.enforcement.models import Case
 from backend.evidence.media import PhotoFacts, inspect_photo, read_head, sniff
 from backend.evidence.models import Evidence
 from backend.evidence.schemas import EvidenceDetail, EvidenceFields, EvidenceOut, Owner, UploadIn
@@ -97,7 +98,14 @@ class EvidenceService:
             )
             field, what = "hazard_id", "hazard"
         else:
-            raise ValidationFailed(f"case {owner.case_id} not found", code="case_not_found", field="case_id")
+            if self.actor.role not in ("inspector", "admin"):
+                raise Forbidden("only the case's handlers add evidence to a case", code="role_forbidden")
+            query = (
+                select(Case.enterprise_id)
+                .join(Agency, Agency.id == Case.agency_id)
+                .where(Case.id == owner.case_id, agency_subtree_clause(self.actor))
+            )
+            field, what = "case_id", "case"
         enterprise_id = (await self.session.execute(query)).scalar_one_or_none()
         if enterprise_id is None:
             raise ValidationFailed(f"{what} not found", code=f"{what}_not_found", field=field)

@@ -1,0 +1,191 @@
+"""What crosses the wire for enforcement cases, records, decisions, reviews, documents and the discretion table."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from backend.accounts.schemas import Input, Location
+
+RecordKind = Literal["notice", "onsite_check", "feedback", "interview", "sampling", "measure", "delivery", "note"]
+MeasureType = Literal[
+    "warning", "fine", "confiscate", "order_rectification", "suspend_production", "suspend_license", "revoke_license", "close"
+]
+# 行政处罚法 第五十八条 (一)–(四): grounds on which the handler marks a decision major
+MajorGround = Literal["public_interest", "major_rights_after_hearing", "complex_case", "required_by_law"]
+DocumentType = Literal["inspection_record", "rectification_order", "penalty_decision"]
+
+
+class CaseIn(Input):
+    id: uuid.UUID | None = None
+    enterprise_id: uuid.UUID
+    inspection_id: uuid.UUID | None = None
+    title: str = Field(min_length=1, max_length=300)
+    handler_ids: list[uuid.UUID] = Field(min_length=2, max_length=10, description="at least two certified inspectors")
+
+
+class RecordIn(Input):
+    id: uuid.UUID | None = None
+    kind: RecordKind
+    occurred_at: AwareDatetime
+    description: str = Field(min_length=1, max_length=20000)
+    evidence_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    location: Location | None = None
+
+
+class EvidenceRef(BaseModel):
+    id: uuid.UUID
+    sha256: str
+
+
+class RecordOut(BaseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    seq: int
+    kind: RecordKind
+    occurred_at: datetime
+    description: str
+    location: Location | None
+    evidence: list[EvidenceRef]
+    recorded_by: uuid.UUID
+    recorded_at: datetime
+    prev_hash: str
+    hash: str
+
+
+class VerifyOut(BaseModel):
+    valid: bool
+    length: int
+    head: str
+    first_invalid_seq: int | None = None
+    problem: str | None = None
+
+
+class DiscretionItem(BaseModel):
+    id: str
+    law: str
+    article: str
+    item: str | None = None
+    party: Literal["enterprise", "person"] = "enterprise"
+    violation: str
+    min_amount: int | None
+    max_amount: int | None
+    measures: list[MeasureType]
+    escalation_of: str | None = None
+    notes: str | None = None
+
+
+class DiscretionOut(BaseModel):
+    items: list[DiscretionItem]
+
+
+class MeasureIn(Input):
+    type: MeasureType
+    amount: int | None = Field(default=None, ge=0, description="yuan")
+    basis_id: str = Field(min_length=1, max_length=40, description="a discretion table entry")
+
+
+class DecisionIn(Input):
+    measures: list[MeasureIn] = Field(min_length=1, max_length=10)
+    facts: str = Field(min_length=1, max_length=20000)
+    reasoning: str = Field(min_length=1, max_length=20000)
+    major: bool = Field(default=False, description="the handler marks the decision major (重大执法决定)")
+    major_grounds: list[MajorGround] = Field(default_factory=list, description="行政处罚法 第五十八条 grounds")
+
+
+class MeasureOut(BaseModel):
+    type: MeasureType
+    amount: int | None
+    basis_id: str
+    basis: DiscretionItem
+    position_in_range: float | None = Field(description="where the amount sits in the statutory range: 0 = minimum, 1 = maximum")
+
+
+class DecisionOut(BaseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    status: str
+    measures: list[MeasureOut]
+    facts: str
+    reasoning: str
+    major: bool
+    major_reasons: list[str]
+    created_at: datetime
+
+
+class LegalReviewIn(Input):
+    decision: Literal["approve", "return"]
+    opinion: str = Field(min_length=1, max_length=8000)
+
+
+class LegalReviewOut(BaseModel):
+    id: uuid.UUID
+    decision_id: uuid.UUID
+    reviewer_id: uuid.UUID
+    outcome: str
+    opinion: str
+    created_at: datetime
+
+
+class ExtensionIn(Input):
+    until: date | AwareDatetime = Field(description="the new last day for the decision")
+    reason: str = Field(min_length=1, max_length=4000)
+    approved_by: str = Field(min_length=1, max_length=100, description="the agency head who approved it (负责人)")
+
+
+class CaseEventOut(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str
+    note: str | None
+    data: dict[str, Any]
+
+
+class DocumentOut(BaseModel):
+    type: str
+    number: str
+    sha256: str
+    size: int
+    issued_at: datetime
+
+
+class CaseOut(BaseModel):
+    id: uuid.UUID
+    enterprise_id: uuid.UUID
+    agency_id: uuid.UUID
+    inspection_id: uuid.UUID | None
+    title: str
+    status: str
+    handler_ids: list[uuid.UUID]
+    opened_at: datetime
+    decide_by: datetime
+    record_count: int
+    head_hash: str
+    decided_at: datetime | None
+    decision: DecisionOut | None
+    reviews: list[LegalReviewOut]
+    history: list[CaseEventOut]
+    documents: list[DocumentOut]
+
+
+class PublicMeasure(BaseModel):
+    type: MeasureType
+    amount: int | None
+    law: str
+    article: str
+
+
+class PublicDecision(BaseModel):
+    decision_number: str
+    enterprise_name: str
+    credit_code: str
+    agency_name: str
+    decided_at: datetime
+    measures: list[PublicMeasure]
+    facts: str
+    handlers: list[str]
