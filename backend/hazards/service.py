@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import statistics
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, func, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import case, func, select, text, true
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 from pydantic_core import to_jsonable_python
@@ -404,31 +406,6 @@ class HazardService:
 GROUPS = ("topic", "level", "status", "agency", "enterprise")
 
 
-MEDIAN_RESOLUTION_DAYS = 0.1
-
-
-def _close_bucket(session: AsyncSession) -> Any:
-    """Days from report to close, in whole MEDIAN_RESOLUTION_DAYS buckets (NULL while open)."""
-    if is_postgres(session):
-        days = func.extract("epoch", Hazard.closed_at - Hazard.created_at) / 86400.0
-        return func.floor(days / MEDIAN_RESOLUTION_DAYS)
-    days = func.julianday(Hazard.closed_at) - func.julianday(Hazard.created_at)
-    return cast(days / MEDIAN_RESOLUTION_DAYS, Integer)  # SQLite: truncation is floor for durations, which are >= 0
-
-
-def _median(histogram: dict[int, int]) -> float | None:
-    """The median of durations counted in buckets of MEDIAN_RESOLUTION_DAYS, taken at the bucket's middle."""
-    total = sum(histogram.values())
-    if not total:
-        return None
-    seen = 0
-    for bucket in sorted(histogram):
-        seen += histogram[bucket]
-        if seen * 2 >= total:
-            return round((bucket + 0.5) * MEDIAN_RESOLUTION_DAYS, 2)
-    return None
-
-
 def _in_scope(actor: Actor) -> Any:
     """Scope on the hazard table alone: the enterprises the actor sees, as a semi-join on a few thousand ids."""
     if actor.role == "admin":
@@ -437,59 +414,85 @@ def _in_scope(actor: Actor) -> Any:
     return Hazard.enterprise_id.in_(visible)
 
 
-async def hazard_stats(session: AsyncSession, actor: Actor, group_by: str) -> list[StatsRow]:
-    """Counts by status, overdue, look-back outcomes and median days to close per group, in one pass over the
-    hazards in the caller's scope (the median from a histogram of 0.1-day buckets)."""
-    key = {
+def _group_key(group_by: str) -> Any:
+    return {
         "topic": Hazard.topic,
         "level": Hazard.level,
         "status": Hazard.status,
         "agency": Enterprise.agency_id,
         "enterprise": Hazard.enterprise_id,
     }[group_by]
-    at = now()
-    bucket = _close_bucket(session)
-    query = (
-        select(
-            key.label("key"),
-            Hazard.status,
-            bucket.label("bucket"),
-            func.count().label("n"),
-            func.sum(case(((Hazard.status == "rectifying") & (Hazard.deadline < at), 1), else_=0)).label("overdue"),
-            func.sum(Hazard.recurrence_count).label("recurrences"),
-            func.sum(case((Hazard.recurrence_count > 0, 1), else_=0)).label("recurred"),
-        )
-        .where(_in_scope(actor))
-        .group_by(key, Hazard.status, bucket)
-    )
-    if group_by == "agency":
-        query = query.select_from(Hazard).join(Enterprise, Enterprise.id == Hazard.enterprise_id)
+
+
+def _grouped(query: Any, group_by: str) -> Any:
+    return query.select_from(Hazard).join(Enterprise, Enterprise.id == Hazard.enterprise_id) if group_by == "agency" else query
+
+
+async def _counts(session: AsyncSession, actor: Actor, group_by: str) -> list[Any]:
+    key, at = _group_key(group_by), now()
+    query = select(
+        key.label("key"),
+        Hazard.status,
+        func.count().label("n"),
+        func.sum(case(((Hazard.status == "rectifying") & (Hazard.deadline < at), 1), else_=0)).label("overdue"),
+        func.sum(Hazard.recurrence_count).label("recurrences"),
+        func.sum(case((Hazard.recurrence_count > 0, 1), else_=0)).label("recurred"),
+    ).where(_in_scope(actor)).group_by(key, Hazard.status)
+    return list((await session.execute(_grouped(query, group_by))).all())
+
+
+async def _medians(session: AsyncSession, actor: Actor, group_by: str) -> dict[str, float]:
+    """Median days from report to close per group, over the hazards closed at the moment (closed or verified)."""
+    key = _group_key(group_by)
+    scope = (_in_scope(actor), Hazard.closed_at.is_not(None))
+    if is_postgres(session):
+        await session.execute(text("SET LOCAL work_mem = '64MB'"))  # sort the durations in memory
+        days = func.extract("epoch", Hazard.closed_at - Hazard.created_at) / 86400.0
+        query = _grouped(select(key, func.percentile_cont(0.5).within_group(days)), group_by).where(*scope).group_by(key)
+        return {str(k): round(float(v), 2) for k, v in (await session.execute(query)).all()}
+    # SQLite, the embedded default, has no percentile function: the median is taken here.
+    query = _grouped(select(key, Hazard.created_at, Hazard.closed_at), group_by).where(*scope)
+    spans: dict[str, list[float]] = {}
+    for k, created, closed in (await session.execute(query)).all():
+        spans.setdefault(str(k), []).append((closed - created).total_seconds() / 86400)
+    return {k: round(statistics.median(v), 2) for k, v in spans.items()}
+
+
+async def hazard_stats(sessionmaker: async_sessionmaker[AsyncSession], actor: Actor, group_by: str) -> list[StatsRow]:
+    """Counts by status, overdue, look-back outcomes and median days to close per group, in the caller's scope.
+
+    The counts and the medians are two scans; on PostgreSQL they run side by side on two connections."""
+
+    async def run(work: Any) -> Any:
+        async with sessionmaker() as session:
+            return await work(session, actor, group_by)
+
+    async with sessionmaker() as probe:
+        concurrent = is_postgres(probe)
+    if concurrent:
+        counts, medians = await asyncio.gather(run(_counts), run(_medians))
+    else:  # SQLite: one connection at a time is what it does best
+        counts, medians = await run(_counts), await run(_medians)
     groups: dict[str, StatsRow] = {}
-    histograms: dict[str, dict[int, int]] = {}
-    for row in (await session.execute(query)).all():
-        group_key = str(row.key)
+    for row in counts:
         group = groups.setdefault(
-            group_key,
-            StatsRow(key=group_key, total=0, by_status={}, overdue=0, median_days_to_close=None,
+            str(row.key),
+            StatsRow(key=str(row.key), total=0, by_status={}, overdue=0, median_days_to_close=medians.get(str(row.key)),
                      lookbacks_held=0, lookbacks_recurred=0, hazards_recurred=0),
         )
         group.total += row.n
-        group.by_status[row.status] = group.by_status.get(row.status, 0) + row.n
+        group.by_status[row.status] = row.n
         group.overdue += int(row.overdue or 0)
         group.lookbacks_recurred += int(row.recurrences or 0)
         group.hazards_recurred += int(row.recurred or 0)
         if row.status == "verified":
             group.lookbacks_held += row.n
-        if row.bucket is not None:
-            histogram = histograms.setdefault(group_key, {})
-            histogram[int(row.bucket)] = histogram.get(int(row.bucket), 0) + row.n
-    for group_key, histogram in histograms.items():
-        groups[group_key].median_days_to_close = _median(histogram)
     names = {"agency": Agency, "enterprise": Enterprise}.get(group_by)
     if names is not None and groups:
-        ids = [uuid.UUID(k) for k in groups]
-        for row_id, name in (await session.execute(select(names.id, names.name).where(names.id.in_(ids)))).all():
-            groups[str(row_id)].name = name
+        async with sessionmaker() as session:
+            query = select(names.id, names.name).where(names.id.in_([uuid.UUID(k) for k in groups]))
+            for row_id, name in (await session.execute(query)).all():
+                groups[str(row_id)].name = name
     return sorted(groups.values(), key=lambda g: (-g.total, g.key or ""))
 
 
