@@ -112,9 +112,6 @@ class ObjectStore:
 
         return await anyio.to_thread.run_sync(read)
 
-    async def download(self, key: str, path: Path) -> None:
-        await self._run(self._client.fget_object, bucket_name=self.bucket, object_name=key, file_path=str(path))
-
     async def stream(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
         """The object's bytes in chunks, each read in a worker thread; the connection is released at the end."""
         response = await self._run(self._client.get_object, bucket_name=self.bucket, object_name=key)

@@ -10,7 +10,6 @@ import io
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import IO
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -107,12 +106,12 @@ def _exif_gps(exif: Image.Exif) -> tuple[float | None, float | None]:
     return round(lat, 7), round(lng, 7)
 
 
-def inspect_photo(path: Path) -> PhotoFacts:
+def inspect_photo(source: IO[bytes]) -> PhotoFacts:
     """Validate a photo by decoding it (at reduced scale) and return its facts and thumbnail; 422 when it is not one."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 if image.format not in PHOTO_FORMATS:
                     raise ValidationFailed(f"{image.format} images are not accepted as photos", code="unsupported_media_type", field="file")
                 width, height = image.size

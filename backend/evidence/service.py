@@ -6,12 +6,11 @@ The same bytes are stored once, however many records and retries point at them.
 
 from __future__ import annotations
 
-import os
+import asyncio
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -149,25 +148,29 @@ class EvidenceService:
         limit = size_limit(self.settings, kind)
         if received.size > limit:
             raise PayloadTooLarge(f"a {kind} may be at most {limit} bytes", field="file")
-        with received.path.open("rb") as fh:
-            sniffed = sniff(read_head(fh))
+        sniffed = sniff(read_head(received.rewound()))
         if sniffed is None or sniffed[0] != kind:
             found = f"looks like {sniffed[1]}" if sniffed else "is of no accepted type"
             raise ValidationFailed(f"the file was sent as {kind} but {found}", code="content_mismatch", field="kind")
         content_type = sniffed[1]
         if kind != "photo" or content_type == "image/heic":
             return content_type, None
-        facts = await anyio.to_thread.run_sync(inspect_photo, received.path)
+        facts = await anyio.to_thread.run_sync(inspect_photo, received.rewound())
         return facts.content_type, facts
 
+    async def _stored_already(self, sha256: str) -> bool:
+        """Whether these bytes were stored before (asked of the database: cheaper than asking the store)."""
+        query = select(Evidence.id).where(Evidence.sha256 == sha256, Evidence.status == "stored").limit(1)
+        return (await self.session.execute(query)).first() is not None
+
     async def _store(self, received: ReceivedFile, content_type: str, facts: PhotoFacts | None) -> None:
-        """Put the original (unless those bytes are stored already) and the thumbnail, under server-chosen keys."""
-        key = original_key(received.sha256)
-        if await self.store.stat(key) is None:
-            with received.path.open("rb") as fh:
-                await self.store.put(key, fh, received.size, content_type)
+        """Put the original and the thumbnail side by side, under server-chosen keys; bytes stored before are not
+        sent again (keys are content-addressed and written once)."""
+
+        puts = [self.store.put(original_key(received.sha256), received.rewound(), received.size, content_type)]
         if facts is not None:
-            await self.store.put_bytes(thumbnail_key(received.sha256), facts.thumbnail, "image/jpeg")
+            puts.append(self.store.put_bytes(thumbnail_key(received.sha256), facts.thumbnail, "image/jpeg"))
+        await asyncio.gather(*puts)
 
     # --- multipart upload -------------------------------------------------------------------------------------
 
@@ -175,12 +178,14 @@ class EvidenceService:
         evidence_id = fields.id or uuid.uuid4()
         owner = {"inspection_id": fields.inspection_id, "hazard_id": fields.hazard_id, "case_id": fields.case_id}
         digest = self._fingerprint({"sha256": received.sha256, "kind": fields.kind, **owner})
-        existing = await self._existing(evidence_id, digest)
-        if existing is not None:
-            return existing, False
+        if fields.id is not None:  # only a client id can be a retry
+            existing = await self._existing(evidence_id, digest)
+            if existing is not None:
+                return existing, False
         enterprise_id = await self._owner_enterprise(fields)
         content_type, facts = await self._check_content(fields.kind, received)
-        await self._store(received, content_type, facts)
+        if not await self._stored_already(received.sha256):
+            await self._store(received, content_type, facts)
         values = {
             "id": evidence_id,
             "kind": fields.kind,
@@ -211,7 +216,7 @@ class EvidenceService:
             return existing, False
         audit.record(self.session, self.actor, "evidence.create", "evidence", values["id"], {k: v for k, v in values.items() if k != "id"})
         await self.session.commit()
-        return await self.get(values["id"]), True
+        return Evidence(**values), True
 
     # --- presigned upload -------------------------------------------------------------------------------------
 
@@ -269,7 +274,8 @@ class EvidenceService:
             except ValidationFailed:
                 await self.store.delete(upload_key)
                 raise
-            await self._store(received, content_type, facts)
+            if not await self._stored_already(received.sha256):
+                await self._store(received, content_type, facts)
         finally:
             received.discard()
         await self.store.delete(upload_key)
@@ -291,12 +297,11 @@ class EvidenceService:
         return evidence
 
     async def _download(self, key: str) -> ReceivedFile:
-        fd, name = tempfile.mkstemp(prefix="evidence-")
-        os.close(fd)
-        path = Path(name)
-        await self.store.download(key, path)
-        sha, size = await anyio.to_thread.run_sync(hash_file, path)
-        return ReceivedFile(path, size, sha, None)
+        fh = tempfile.TemporaryFile(prefix="evidence-")  # noqa: SIM115 - closed by ReceivedFile.discard
+        async for chunk in self.store.stream(key):
+            fh.write(chunk)
+        sha, size = await anyio.to_thread.run_sync(hash_file, fh)
+        return ReceivedFile(fh, size, sha, None)
 
     # --- reading ----------------------------------------------------------------------------------------------
 

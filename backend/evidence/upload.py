@@ -4,11 +4,11 @@ so a 500 MB video never sits in memory; the small form fields are kept as text."
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser, parse_options_header
 
@@ -23,23 +23,30 @@ class PayloadTooLarge(AppError):
     title = "Payload too large"
 
 
+SPOOL_BYTES = 16 * 1024 * 1024  # a photo stays in memory; a video goes to a temporary file as it arrives
+
+
 @dataclass
 class ReceivedFile:
-    path: Path
+    file: IO[bytes]
     size: int
     sha256: str
     filename: str | None
 
+    def rewound(self) -> IO[bytes]:
+        self.file.seek(0)
+        return self.file
+
     def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+        self.file.close()
 
 
-def hash_file(path: Path, chunk: int = 1 << 20) -> tuple[str, int]:
+def hash_file(fh: IO[bytes], chunk: int = 1 << 20) -> tuple[str, int]:
     digest, size = hashlib.sha256(), 0
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-            size += len(block)
+    fh.seek(0)
+    while block := fh.read(chunk):
+        digest.update(block)
+        size += len(block)
     return digest.hexdigest(), size
 
 
@@ -71,9 +78,8 @@ async def receive_multipart(
                         if segment.name == "file":
                             if fh is not None:
                                 raise ValidationFailed("send exactly one file part", field="file")
-                            fd, name = tempfile.mkstemp(prefix="evidence-", dir=tmp_dir)
-                            fh = os.fdopen(fd, "wb")
-                            received = ReceivedFile(Path(name), 0, "", segment.filename)
+                            fh = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, prefix="evidence-", dir=tmp_dir)  # noqa: SIM115
+                            received = ReceivedFile(fh, 0, "", segment.filename)
                     elif part:
                         if segment is not None and segment.name == "file" and fh is not None:
                             size += len(part)
@@ -98,9 +104,6 @@ async def receive_multipart(
         if received:
             received.discard()
         raise
-    finally:
-        if fh is not None:
-            fh.close()
     if received is not None:
         received.size, received.sha256 = size, digest.hexdigest()
     return fields, received
