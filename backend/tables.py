@@ -14,7 +14,7 @@ from backend.enforcement.models import (
     LegalReview,
 )
 from backend.evidence.models import Evidence
-from backend.hazards.models import Hazard, HazardEvent
+from backend.hazards.models import Hazard, HazardEvent, HazardTally
 from backend.inspections.models import Inspection, InspectionChecklist, InspectionInspector, InspectionResult
 from backend.sync.models import ChangeLog
 
@@ -37,6 +37,7 @@ __all__ = [
     "Evidence",
     "Hazard",
     "HazardEvent",
+    "HazardTally",
     "Inspection",
     "InspectionChecklist",
     "InspectionInspector",

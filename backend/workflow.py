@@ -7,15 +7,57 @@ transaction as the change.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+from sqlalchemy import JSON, Text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
 
 from backend import audit
 from backend.audit import Actor
+from backend.db import created_at_field, uuid_pk
 from backend.errors import Conflict, Forbidden
+
+
+class TimelineEntry(SQLModel):
+    """The columns every timeline shares (a hazard's, a case's): one append-only row per step."""
+
+    id: uuid.UUID = uuid_pk()
+    at: datetime = created_at_field()
+    actor_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    actor: str = Field(max_length=150)
+    action: str = Field(max_length=40)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str = Field(max_length=20)
+    note: str | None = Field(default=None, sa_type=Text)
+    # what the step carried (an order's deadline, a plan, a review, a look-back ...)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+
+
+class TimelineEntryOut(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str
+    note: str | None
+    data: dict[str, Any]
+
+
+def timeline_entry(
+    model: type[TimelineEntry], actor: Actor, owner: dict[str, Any], action: str, from_status: str | None, to_status: str,
+    note: str | None, data: dict[str, Any] | None = None, **extra: Any,
+) -> Any:
+    return model(
+        **owner, actor_id=actor.user_id, actor=actor.username, action=action, from_status=from_status, to_status=to_status,
+        note=note, data=to_jsonable_python(data or {}), **extra,
+    )
 
 
 @dataclass(frozen=True)

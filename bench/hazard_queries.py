@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from backend.accounts.credit_code import make_credit_code  # noqa: E402
 from backend.auth import hash_password  # noqa: E402
+from backend.hazards.tally import rebuild_sql  # noqa: E402
 from backend.migrations import upgrade  # noqa: E402
 from backend.pagination import encode_cursor  # noqa: E402
 from backend.storage import EmbeddedSeaweed  # noqa: E402
@@ -105,7 +106,9 @@ async def load(dsn: str, hazards: int, enterprises: int) -> dict[str, str]:
     for start in range(0, hazards, batch):
         await conn.copy_records_to_table("hazard", records=list(rows(start, min(batch, hazards - start))), columns=columns)
         print(f"  loaded {min(start + batch, hazards):>9,} hazards ({time.perf_counter() - started:.0f} s)", flush=True)
-    await conn.execute("ANALYZE")
+    for statement in rebuild_sql("postgresql").split("; "):  # the running tally, as the service keeps it
+        await conn.execute(statement)
+    await conn.execute("VACUUM ANALYZE")  # what autovacuum does after a bulk load
     deep = await conn.fetchrow(
         "SELECT created_at, id FROM hazard WHERE status = 'rectifying' ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1",
         int(hazards * 0.3 * 0.8),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -332,3 +333,30 @@ async def test_stats_group_counts_overdue_median_and_recurrences(world: World, l
         assert (await world.get("admin", "/api/v1/stats/hazards", params={"group_by": group_by})).status_code == 200
     assert_problem(await world.get("admin", "/api/v1/stats/hazards", params={"group_by": "colour"}), 400, field="group_by")
     assert verified
+
+    # the running tally agrees with a recount of the hazards themselves
+    everything = (await world.get("admin", "/api/v1/hazards", params={"limit": 200})).json()["items"]
+    by_status = (await world.get("admin", "/api/v1/stats/hazards", params={"group_by": "status"})).json()["groups"]
+    assert {g["key"]: g["total"] for g in by_status} == dict(Counter(h["status"] for h in everything))
+    assert sum(g["overdue"] for g in by_status) == sum(h["overdue"] for h in everything)
+    assert sum(g["lookbacks_recurred"] for g in by_status) == sum(h["recurrence_count"] for h in everything)
+
+
+async def test_median_days_to_close_is_exact(world: World) -> None:
+    async def closed_after(days: int) -> None:
+        hid = (await report(world, "enterprise_a", deadline=FUTURE, description=f"{days}天整改"))["id"]
+        async with world.app.state.sessionmaker() as session:  # reported `days` ago
+            await session.execute(update(Hazard).where(Hazard.id == uuid.UUID(hid)).values(created_at=datetime.now(UTC) - timedelta(days=days)))
+            await session.commit()
+        await act(world, "enterprise_a", hid, "rectifications", await proof(world, hid))
+        assert (await act(world, "enterprise_a", hid, "review", {"decision": "accept", "opinion": "自行验收"})).status_code == 200
+
+    async def median() -> float:
+        groups = (await world.get("inspector_a1", "/api/v1/stats/hazards", params={"group_by": "level"})).json()["groups"]
+        return groups[0]["median_days_to_close"]
+
+    for days in (1, 3, 10):
+        await closed_after(days)
+    assert await median() == 3
+    await closed_after(5)
+    assert await median() == 4

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, BigInteger, Column, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from backend.db import UTCDateTime, created_at_field, uuid_pk
+from backend.workflow import TimelineEntry
 
 GENESIS_HASH = "0" * 64
 
@@ -96,19 +97,10 @@ class LegalReview(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
-class CaseEvent(SQLModel, table=True):
+class CaseEvent(TimelineEntry, table=True):
     __tablename__ = "case_event"
 
-    id: uuid.UUID = uuid_pk()
     case_id: uuid.UUID = Field(foreign_key="enforcement_case.id", index=True)
-    at: datetime = created_at_field()
-    actor_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
-    actor: str = Field(max_length=150)
-    action: str = Field(max_length=40)
-    from_status: str | None = Field(default=None, max_length=20)
-    to_status: str = Field(max_length=20)
-    note: str | None = Field(default=None, sa_column=Column(Text))
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class IssuedDocument(SQLModel, table=True):

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field
 
 from backend.accounts.schemas import Input, Location
+from backend.workflow import TimelineEntryOut
 
 RecordKind = Literal["notice", "onsite_check", "feedback", "interview", "sampling", "measure", "delivery", "note"]
 MeasureType = Literal[
@@ -136,16 +137,6 @@ class ExtensionIn(Input):
     approved_by: str = Field(min_length=1, max_length=100, description="the agency head who approved it (负责人)")
 
 
-class CaseEventOut(BaseModel):
-    at: datetime
-    actor: str
-    action: str
-    from_status: str | None
-    to_status: str
-    note: str | None
-    data: dict[str, Any]
-
-
 class DocumentOut(BaseModel):
     type: str
     number: str
@@ -169,7 +160,7 @@ class CaseOut(BaseModel):
     decided_at: datetime | None
     decision: DecisionOut | None
     reviews: list[LegalReviewOut]
-    history: list[CaseEventOut]
+    history: list[TimelineEntryOut]
     documents: list[DocumentOut]
 
 

@@ -36,7 +36,6 @@ from backend.enforcement.models import (
     LegalReview,
 )
 from backend.enforcement.schemas import (
-    CaseEventOut,
     CaseIn,
     CaseOut,
     DecisionIn,
@@ -63,7 +62,7 @@ from backend.pagination import Page, check_limit, decode_cursor, encode_cursor
 from backend.settings import Settings
 from backend.storage import ObjectStore
 from backend.sync.service import record_change, register_serializer
-from backend.workflow import Move, Workflow
+from backend.workflow import Move, TimelineEntryOut, Workflow, timeline_entry
 
 INSPECTOR, LEGAL = frozenset({"inspector"}), frozenset({"legal_reviewer"})
 DRAFTS = {"decision_drafted": Move("decision_draft", INSPECTOR), "major_decision_drafted": Move("legal_review", INSPECTOR)}
@@ -245,10 +244,7 @@ class CaseService:
         return stored
 
     def _event(self, case_id: uuid.UUID, action: str, from_status: str | None, to_status: str, note: str | None, data: dict[str, Any]) -> CaseEvent:
-        return CaseEvent(
-            case_id=case_id, actor_id=self.actor.user_id, actor=self.actor.username, action=action,
-            from_status=from_status, to_status=to_status, note=note, data=to_jsonable_python(data),
-        )
+        return timeline_entry(CaseEvent, self.actor, {"case_id": case_id}, action, from_status, to_status, note, data)
 
     async def _changed(self, case_id: uuid.UUID, enterprise_id: uuid.UUID) -> None:
         record_change(
@@ -605,7 +601,7 @@ class CaseService:
             handler_ids=sorted(h.user_id for h in await self._handlers(case_id)),
             decision=decision_out(decision, case.status) if decision else None,
             reviews=[LegalReviewOut.model_validate(r, from_attributes=True) for r in reviews],
-            history=[CaseEventOut.model_validate(e, from_attributes=True) for e in events],
+            history=[TimelineEntryOut.model_validate(e, from_attributes=True) for e in events],
             documents=[DocumentOut.model_validate(d, from_attributes=True) for d in documents],
         )
 

@@ -119,8 +119,8 @@ async def lookbacks_due(
 @get("/stats/hazards", tags=["hazards"], guards=[requires_role("admin", "inspector", "legal_reviewer", "enterprise")],
      summary="Hazard figures for supervisors: counts by status, overdue, median days to close, look-back outcomes")
 async def stats_hazards(
-    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
     group_by: Annotated[Literal["topic", "level", "status", "agency", "enterprise"], QueryParameter()] = "topic",
 ) -> StatsOut:
-    return StatsOut(group_by=group_by, groups=await hazard_stats(request.app.state.sessionmaker, actor, group_by))
+    return StatsOut(group_by=group_by, groups=await hazard_stats(db_session, actor, group_by))

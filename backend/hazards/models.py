@@ -3,12 +3,11 @@
 import uuid
 from datetime import datetime
 
-from typing import Any
-
-from sqlalchemy import JSON, Column, Index, Integer, Text
+from sqlalchemy import JSON, Column, Index, Integer, Text, UniqueConstraint, text
 from sqlmodel import Field, Relationship, SQLModel
 
 from backend.db import UTCDateTime, created_at_field, uuid_pk
+from backend.workflow import TimelineEntry
 
 
 # Every UPDATE of a hazard checks and bumps this: of two concurrent reviews only one can win.
@@ -24,6 +23,11 @@ class Hazard(SQLModel, table=True):
         Index("ix_hazard_status_created_at_id", "status", "created_at", "id"),
         Index("ix_hazard_enterprise_created_at_id", "enterprise_id", "created_at", "id"),
         Index("ix_hazard_topic_created_at_id", "topic", "created_at", "id"),
+        # overdue = rectifying past the deadline: a small partial index answers it for the figures
+        Index(
+            "ix_hazard_rectifying_deadline", "deadline",
+            postgresql_where=text("status = 'rectifying'"), sqlite_where=text("status = 'rectifying'"),
+        ),
     )
 
     id: uuid.UUID = uuid_pk()
@@ -51,17 +55,25 @@ class Hazard(SQLModel, table=True):
     events: list["HazardEvent"] = Relationship(sa_relationship_kwargs={"lazy": "raise", "order_by": "HazardEvent.at"})
 
 
-class HazardEvent(SQLModel, table=True):
+class HazardEvent(TimelineEntry, table=True):
     __tablename__ = "hazard_event"
 
-    id: uuid.UUID = uuid_pk()
     hazard_id: uuid.UUID = Field(foreign_key="hazard.id", index=True)
-    at: datetime = created_at_field()
-    actor_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
-    actor: str = Field(max_length=150)
-    action: str = Field(max_length=40)
-    from_status: str | None = Field(default=None, max_length=20)
-    to_status: str = Field(max_length=20)
-    note: str | None = Field(default=None, sa_column=Column(Text))
-    # what the step carried: the order's deadline and measures, the plan, the proof, the review, the look-back
-    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class HazardTally(SQLModel, table=True):
+    """Running counts of hazards per enterprise, topic, level, status and whole days to close, kept in the same
+    transaction as every hazard change, so the supervisors' figures never have to scan a million hazards."""
+
+    __tablename__ = "hazard_tally"
+    __table_args__ = (UniqueConstraint("enterprise_id", "topic", "level", "status", "close_days", "recurred", name="uq_hazard_tally_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: uuid.UUID = Field(foreign_key="enterprise.id")
+    topic: str = Field(max_length=40)
+    level: str = Field(max_length=16)
+    status: str = Field(max_length=20)
+    close_days: int  # calendar days from report to close in the agency's zone; -1 while not closed
+    recurred: bool  # found back by a look-back at least once
+    hazards: int = 0
+    recurrences: int = 0

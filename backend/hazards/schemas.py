@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field
 
 from backend.accounts.schemas import Input
+from backend.workflow import TimelineEntryOut
 
 Level = Literal["general", "major"]
 
@@ -61,16 +62,6 @@ class LookbackIn(Input):
     )
 
 
-class HazardEventOut(BaseModel):
-    at: datetime
-    actor: str
-    action: str
-    from_status: str | None
-    to_status: str
-    note: str | None
-    data: dict[str, Any]
-
-
 class HazardOut(BaseModel):
     id: uuid.UUID
     enterprise_id: uuid.UUID
@@ -93,7 +84,7 @@ class HazardOut(BaseModel):
 
 
 class HazardDetail(HazardOut):
-    timeline: list[HazardEventOut]
+    timeline: list[TimelineEntryOut]
 
 
 class PlanOut(BaseModel):

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import statistics
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select, text, true
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import case, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
-from pydantic_core import to_jsonable_python
 
 from backend import audit
 from backend.accounts.models import Agency, Enterprise, EnterpriseTopic
@@ -21,14 +18,14 @@ from backend.accounts.scope import enterprise_clause, require_enterprise
 from backend.audit import Actor
 from backend.checklists.models import Checklist, ChecklistItem
 from backend.clock import end_of_local_day, now
-from backend.db import insert_if_absent, is_postgres
+from backend.db import insert_if_absent
 from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.evidence.models import Evidence
-from backend.hazards.models import Hazard, HazardEvent
+from backend.hazards import tally
+from backend.hazards.models import Hazard, HazardEvent, HazardTally
 from backend.hazards.schemas import (
     GovernancePlanIn,
     HazardDetail,
-    HazardEventOut,
     HazardIn,
     HazardOut,
     LookbackIn,
@@ -41,7 +38,7 @@ from backend.idempotency import ensure_same, fingerprint
 from backend.pagination import Page, keyset, page_of
 from backend.settings import Settings, get_settings
 from backend.sync.service import record_change, register_serializer
-from backend.workflow import Move, Workflow
+from backend.workflow import Move, TimelineEntryOut, Workflow, timeline_entry
 
 INSPECTOR, ENTERPRISE = frozenset({"inspector"}), frozenset({"enterprise"})
 
@@ -83,7 +80,7 @@ def hazard_out(hazard: Hazard) -> HazardOut:
 def hazard_detail(hazard: Hazard) -> HazardDetail:
     return HazardDetail(
         **hazard_out(hazard).model_dump(),
-        timeline=[HazardEventOut.model_validate(e, from_attributes=True) for e in hazard.events],
+        timeline=[TimelineEntryOut.model_validate(e, from_attributes=True) for e in hazard.events],
     )
 
 
@@ -120,10 +117,13 @@ async def open_hazard(
     }
     if not await insert_if_absent(session, Hazard, row, ["id"]):
         return None
-    session.add(HazardEvent(hazard_id=hazard_id, actor_id=actor.user_id, actor=actor.username, action="created", to_status=status, note=note, at=at))
+    session.add(timeline_entry(HazardEvent, actor, {"hazard_id": hazard_id}, "created", None, status, note, at=at))
     audit.record(session, actor, "hazard.create", "hazard", hazard_id, {"status": status, **values})
     record_change(session, "hazard", hazard_id, "create", enterprise_id=values["enterprise_id"], agency_path=agency_path)
-    return await session.get(Hazard, hazard_id)
+    hazard = await session.get(Hazard, hazard_id)
+    assert hazard is not None
+    await tally.move(session, None, hazard)
+    return hazard
 
 
 def visible_hazards(actor: Actor) -> Any:
@@ -145,6 +145,7 @@ class HazardService:
         self.session = session
         self.actor = actor
         self.settings = settings or get_settings()
+        self._counted_as: dict[uuid.UUID, tally.TallyKey] = {}  # where each locked hazard stands in the tally
 
     async def create(self, data: HazardIn) -> tuple[Hazard, bool]:
         """Report a hazard; a retry with the same id and content returns the first one (created=False)."""
@@ -244,14 +245,12 @@ class HazardService:
         hazard = (await self.session.execute(query.execution_options(populate_existing=True))).scalar_one_or_none()
         if hazard is None:
             raise NotFound(f"hazard {hazard_id} not found", code="hazard_not_found")
+        self._counted_as[hazard.id] = tally.TallyKey.of(hazard)
         return hazard
 
     def _event(self, hazard: Hazard, note: str | None, data: dict[str, Any]) -> Any:
         def make(action: str, from_status: str | None, to_status: str) -> HazardEvent:
-            return HazardEvent(
-                hazard_id=hazard.id, actor_id=self.actor.user_id, actor=self.actor.username, action=action,
-                from_status=from_status, to_status=to_status, note=note, data=to_jsonable_python(data),
-            )
+            return timeline_entry(HazardEvent, self.actor, {"hazard_id": hazard.id}, action, from_status, to_status, note, data)
 
         return make
 
@@ -261,6 +260,7 @@ class HazardService:
 
     async def _save(self, hazard: Hazard) -> Hazard:
         hazard.updated_at = now()
+        await tally.move(self.session, self._counted_as.pop(hazard.id, None), hazard)
         record_change(
             self.session, "hazard", hazard.id, "update",
             enterprise_id=hazard.enterprise_id, agency_path=await agency_path_of(self.session, hazard.enterprise_id),
@@ -406,93 +406,79 @@ class HazardService:
 GROUPS = ("topic", "level", "status", "agency", "enterprise")
 
 
-def _in_scope(actor: Actor) -> Any:
-    """Scope on the hazard table alone: the enterprises the actor sees, as a semi-join on a few thousand ids."""
-    if actor.role == "admin":
-        return true()
-    visible = select(Enterprise.id).join(Agency, Agency.id == Enterprise.agency_id).where(enterprise_clause(actor))
-    return Hazard.enterprise_id.in_(visible)
+def _visible_enterprise_ids(actor: Actor) -> Any:
+    return select(Enterprise.id).join(Agency, Agency.id == Enterprise.agency_id).where(enterprise_clause(actor))
 
 
-def _group_key(group_by: str) -> Any:
-    return {
-        "topic": Hazard.topic,
-        "level": Hazard.level,
-        "status": Hazard.status,
-        "agency": Enterprise.agency_id,
-        "enterprise": Hazard.enterprise_id,
-    }[group_by]
+def _group_key(table: Any, group_by: str) -> Any:
+    return Enterprise.agency_id if group_by == "agency" else getattr(table, {"enterprise": "enterprise_id"}.get(group_by, group_by))
 
 
-def _grouped(query: Any, group_by: str) -> Any:
-    return query.select_from(Hazard).join(Enterprise, Enterprise.id == Hazard.enterprise_id) if group_by == "agency" else query
+def _figures_query(table: Any, actor: Actor, group_by: str, *columns: Any) -> Any:
+    """SELECT key, *columns FROM table in the actor's scope (joined with the enterprise when grouping by agency)."""
+    query = select(_group_key(table, group_by).label("key"), *columns).select_from(table)
+    if group_by == "agency":
+        query = query.join(Enterprise, Enterprise.id == table.enterprise_id)
+    if actor.role != "admin":
+        query = query.where(table.enterprise_id.in_(_visible_enterprise_ids(actor)))
+    return query
 
 
-async def _counts(session: AsyncSession, actor: Actor, group_by: str) -> list[Any]:
-    key, at = _group_key(group_by), now()
-    query = select(
-        key.label("key"),
-        Hazard.status,
-        func.count().label("n"),
-        func.sum(case(((Hazard.status == "rectifying") & (Hazard.deadline < at), 1), else_=0)).label("overdue"),
-        func.sum(Hazard.recurrence_count).label("recurrences"),
-        func.sum(case((Hazard.recurrence_count > 0, 1), else_=0)).label("recurred"),
-    ).where(_in_scope(actor)).group_by(key, Hazard.status)
-    return list((await session.execute(_grouped(query, group_by))).all())
-
-
-async def _medians(session: AsyncSession, actor: Actor, group_by: str) -> dict[str, float]:
-    """Median days from report to close per group, over the hazards closed at the moment (closed or verified)."""
-    key = _group_key(group_by)
-    scope = (_in_scope(actor), Hazard.closed_at.is_not(None))
-    if is_postgres(session):
-        await session.execute(text("SET LOCAL work_mem = '64MB'"))  # sort the durations in memory
-        days = func.extract("epoch", Hazard.closed_at - Hazard.created_at) / 86400.0
-        query = _grouped(select(key, func.percentile_cont(0.5).within_group(days)), group_by).where(*scope).group_by(key)
-        return {str(k): round(float(v), 2) for k, v in (await session.execute(query)).all()}
-    # SQLite, the embedded default, has no percentile function: the median is taken here.
-    query = _grouped(select(key, Hazard.created_at, Hazard.closed_at), group_by).where(*scope)
-    spans: dict[str, list[float]] = {}
-    for k, created, closed in (await session.execute(query)).all():
-        spans.setdefault(str(k), []).append((closed - created).total_seconds() / 86400)
-    return {k: round(statistics.median(v), 2) for k, v in spans.items()}
-
-
-async def hazard_stats(sessionmaker: async_sessionmaker[AsyncSession], actor: Actor, group_by: str) -> list[StatsRow]:
+async def hazard_stats(session: AsyncSession, actor: Actor, group_by: str) -> list[StatsRow]:
     """Counts by status, overdue, look-back outcomes and median days to close per group, in the caller's scope.
 
-    The counts and the medians are two scans; on PostgreSQL they run side by side on two connections."""
+    Counts and medians come from the running tally (a few rows per enterprise); only "overdue", which changes with
+    the clock, is counted from the hazards themselves, through a partial index on the open ones."""
+    t = HazardTally
+    counts = _figures_query(
+        t, actor, group_by, t.status,
+        func.sum(t.hazards).label("n"), func.sum(t.recurrences).label("recurrences"),
+        func.sum(case((t.recurred, t.hazards), else_=0)).label("recurred"),
+    ).group_by(text("key"), t.status)
+    overdue = _figures_query(Hazard, actor, group_by, func.count().label("n")).where(
+        Hazard.status == "rectifying", Hazard.deadline < now()
+    ).group_by(text("key"))
+    # the exact median of whole days to close, from the tally's histogram: the lower and upper middle values
+    days = _figures_query(t, actor, group_by, t.close_days.label("d"), func.sum(t.hazards).label("n")).where(
+        t.close_days >= 0
+    ).group_by(text("key"), t.close_days).subquery()
+    running = select(
+        days.c.key, days.c.d,
+        func.sum(days.c.n).over(partition_by=days.c.key, order_by=days.c.d).label("cum"),
+        func.sum(days.c.n).over(partition_by=days.c.key).label("total"),
+    ).where(days.c.n > 0).subquery()
+    medians = select(
+        running.c.key,
+        func.min(case((running.c.cum * 2 >= running.c.total, running.c.d))).label("lower"),
+        func.min(case((running.c.cum * 2 > running.c.total, running.c.d))).label("upper"),
+    ).group_by(running.c.key)
 
-    async def run(work: Any) -> Any:
-        async with sessionmaker() as session:
-            return await work(session, actor, group_by)
-
-    async with sessionmaker() as probe:
-        concurrent = is_postgres(probe)
-    if concurrent:
-        counts, medians = await asyncio.gather(run(_counts), run(_medians))
-    else:  # SQLite: one connection at a time is what it does best
-        counts, medians = await run(_counts), await run(_medians)
     groups: dict[str, StatsRow] = {}
-    for row in counts:
+    for row in (await session.execute(counts)).all():
+        if not row.n:
+            continue
         group = groups.setdefault(
             str(row.key),
-            StatsRow(key=str(row.key), total=0, by_status={}, overdue=0, median_days_to_close=medians.get(str(row.key)),
+            StatsRow(key=str(row.key), total=0, by_status={}, overdue=0, median_days_to_close=None,
                      lookbacks_held=0, lookbacks_recurred=0, hazards_recurred=0),
         )
         group.total += row.n
-        group.by_status[row.status] = row.n
-        group.overdue += int(row.overdue or 0)
+        group.by_status[row.status] = int(row.n)
         group.lookbacks_recurred += int(row.recurrences or 0)
         group.hazards_recurred += int(row.recurred or 0)
         if row.status == "verified":
-            group.lookbacks_held += row.n
+            group.lookbacks_held += int(row.n)
+    for key, n in (await session.execute(overdue)).all():
+        if str(key) in groups:
+            groups[str(key)].overdue = int(n)
+    for key, lower, upper in (await session.execute(medians)).all():
+        if str(key) in groups and lower is not None:
+            groups[str(key)].median_days_to_close = (lower + upper) / 2
     names = {"agency": Agency, "enterprise": Enterprise}.get(group_by)
     if names is not None and groups:
-        async with sessionmaker() as session:
-            query = select(names.id, names.name).where(names.id.in_([uuid.UUID(k) for k in groups]))
-            for row_id, name in (await session.execute(query)).all():
-                groups[str(row_id)].name = name
+        query = select(names.id, names.name).where(names.id.in_([uuid.UUID(k) for k in groups]))
+        for row_id, name in (await session.execute(query)).all():
+            groups[str(row_id)].name = name
     return sorted(groups.values(), key=lambda g: (-g.total, g.key or ""))
 
 
