@@ -56,6 +56,7 @@ HAZARD_WORKFLOW = Workflow(
     },
 )
 PLAN_STATUSES = ("reported", "rectifying")
+HAZARD_STATUSES = ("reported", "rectifying", "pending_review", "closed", "verified")
 
 
 def lookback_sampled(hazard_id: uuid.UUID, rate: float) -> bool:
@@ -430,11 +431,11 @@ async def hazard_stats(session: AsyncSession, actor: Actor, group_by: str) -> li
     Counts and medians come from the running tally (a few rows per enterprise); only "overdue", which changes with
     the clock, is counted from the hazards themselves, through a partial index on the open ones."""
     t = HazardTally
+    per_status = [func.sum(case((t.status == status, t.hazards), else_=0)).label(status) for status in HAZARD_STATUSES]
     counts = _figures_query(
-        t, actor, group_by, t.status,
-        func.sum(t.hazards).label("n"), func.sum(t.recurrences).label("recurrences"),
-        func.sum(case((t.recurred, t.hazards), else_=0)).label("recurred"),
-    ).group_by(text("key"), t.status)
+        t, actor, group_by, *per_status,
+        func.sum(t.recurrences).label("recurrences"), func.sum(case((t.recurred, t.hazards), else_=0)).label("recurred"),
+    ).group_by(text("key"))
     overdue = _figures_query(Hazard, actor, group_by, func.count().label("n")).where(
         Hazard.status == "rectifying", Hazard.deadline < now()
     ).group_by(text("key"))
@@ -455,19 +456,15 @@ async def hazard_stats(session: AsyncSession, actor: Actor, group_by: str) -> li
 
     groups: dict[str, StatsRow] = {}
     for row in (await session.execute(counts)).all():
-        if not row.n:
+        by_status = {status: int(getattr(row, status) or 0) for status in HAZARD_STATUSES}
+        by_status = {status: n for status, n in by_status.items() if n}
+        if not by_status:
             continue
-        group = groups.setdefault(
-            str(row.key),
-            StatsRow(key=str(row.key), total=0, by_status={}, overdue=0, median_days_to_close=None,
-                     lookbacks_held=0, lookbacks_recurred=0, hazards_recurred=0),
+        groups[str(row.key)] = StatsRow(
+            key=str(row.key), total=sum(by_status.values()), by_status=by_status, overdue=0, median_days_to_close=None,
+            lookbacks_held=by_status.get("verified", 0), lookbacks_recurred=int(row.recurrences or 0),
+            hazards_recurred=int(row.recurred or 0),
         )
-        group.total += row.n
-        group.by_status[row.status] = int(row.n)
-        group.lookbacks_recurred += int(row.recurrences or 0)
-        group.hazards_recurred += int(row.recurred or 0)
-        if row.status == "verified":
-            group.lookbacks_held += int(row.n)
     for key, n in (await session.execute(overdue)).all():
         if str(key) in groups:
             groups[str(key)].overdue = int(n)

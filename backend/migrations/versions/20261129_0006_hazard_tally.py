@@ -39,7 +39,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('enterprise_id', 'topic', 'level', 'status', 'close_days', 'recurred', name='uq_hazard_tally_key')
     )
     with op.batch_alter_table('hazard', schema=None) as batch_op:
-        batch_op.create_index('ix_hazard_rectifying_deadline', ['deadline'], unique=False, postgresql_where=sa.text("status = 'rectifying'"), sqlite_where=sa.text("status = 'rectifying'"))
+        batch_op.create_index('ix_hazard_rectifying_deadline', ['deadline'], unique=False, postgresql_where=sa.text("status = 'rectifying'"), sqlite_where=sa.text("status = 'rectifying'"), postgresql_include=['enterprise_id', 'topic', 'level'])
 
 
     # count the hazards that exist already
