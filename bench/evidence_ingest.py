@@ -1,0 +1,799 @@
+"""Evidence ingest benchmark: API photo rate against a storage floor, and server memory during a large video upload.
+
+Run from the project root:
+
+    .venv/bin/python bench/evidence_ingest.py [--photos 24] [--concurrency 8] [--rounds 1] [--video-mb 500]
+                                              [--postgres URL] [--timeout 1800] [--json]
+
+It starts everything it needs on 127.0.0.1 (free ports) inside one temporary folder, and removes it all at the end,
+also on error, Ctrl-C, SIGTERM or its own overall deadline (--timeout):
+
+- an embedded SeaweedFS (``backend.storage.EmbeddedSeaweed``);
+- a SQLite database migrated with Alembic, or, with ``--postgres URL`` (a server URL the bench may create databases
+  with), a fresh PostgreSQL database created for the run and dropped at the end;
+- the API as a subprocess: ``uvicorn backend.app:create_app --factory`` with a random admin password.
+
+Then, as a real client would: log in as admin, create an agency, an enterprise and two inspectors, log in as an
+inspector, take the mining routine checklist, and start an inspection.
+
+Measurements (photos are 12-megapixel 4000x3000 JPEGs at quality 90, about 3 MB each, all distinct, in memory):
+
+1. api:   ``--concurrency`` clients upload every photo with ``POST /api/v1/evidence`` (multipart: kind, inspection_id,
+          then the file part); each must answer 201 with the right sha256 and size.
+2. floor: the same photos, the same concurrency, in worker threads: ``minio.Minio.put_object`` into the same bucket
+          under a bench-only key (so nothing the API stored is reused) plus a Pillow draft-mode 320 px thumbnail.
+   The ratio api/floor is the share of the raw store+thumbnail rate the API keeps (target >= 0.70).
+   With ``--rounds R`` both are measured R times, each round with fresh photos (the API stores a content only once),
+   alternating which path goes first; rates are pooled over all rounds. Both paths are CPU-bound on a small machine,
+   so the CPU seconds each process (bench client, API server, SeaweedFS; not PostgreSQL) spends per photo in each
+   phase are printed too: they explain the ratio better than the noisy wall-clock rates of a shared machine.
+3. memory: one ``--video-mb`` MiB MP4-looking video through ``POST /api/v1/evidence``, generated on the fly (the
+          client never holds it), while the server's VmRSS is sampled every 50 ms; the kernel's peak (VmHWM, reset
+          just before the upload) is read too. Target: increase < 64 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import io
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import urllib3  # noqa: E402
+from minio import Minio  # noqa: E402
+from PIL import Image, ImageChops  # noqa: E402
+
+from backend.accounts.credit_code import make_credit_code  # noqa: E402
+from backend.storage import EmbeddedSeaweed, S3Config  # noqa: E402
+
+MIB = 1 << 20
+PHOTO_SIZE = (4000, 3000)
+THUMB = (320, 320)
+RATIO_TARGET = 0.70
+RSS_TARGET_MB = 64
+HOST = "127.0.0.1"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """The server gets SIGTERM if this benchmark dies without stopping it (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+# --- photos ---------------------------------------------------------------------------------------------------------
+
+
+def make_photo(seed: int) -> bytes:
+    """A 4000x3000 JPEG (q90, ~3 MB): smooth random colour fields plus sensor-like grain, with a little EXIF."""
+    rnd = random.Random(seed)
+    small = (160, 120)
+    base = Image.frombytes("RGB", small, rnd.randbytes(small[0] * small[1] * 3)).resize(PHOTO_SIZE, Image.BICUBIC)
+    grain = Image.effect_noise((PHOTO_SIZE[0] // 2, PHOTO_SIZE[1] // 2), 10).resize(PHOTO_SIZE, Image.BILINEAR)
+    image = ImageChops.add(base, Image.merge("RGB", (grain, grain, grain)), offset=-128)
+    exif = Image.Exif()
+    exif[0x010F] = "BenchCam"  # Make
+    exif[0x0132] = f"2024:05:{1 + seed % 28:02d} 10:{seed % 60:02d}:00"  # DateTime
+    exif[0x0112] = 1  # Orientation
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90, exif=exif)
+    return buffer.getvalue()
+
+
+def make_photos(count: int, first_seed: int) -> list[bytes]:
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 2)) as pool:
+        return list(pool.map(make_photo, range(first_seed, first_seed + count)))
+
+
+def thumbnail(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", THUMB)
+        image.thumbnail(THUMB)
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=80)
+        return buffer.getvalue()
+
+
+# --- memory sampling ------------------------------------------------------------------------------------------------
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS, VmHWM, RssAnon, RssFile in KiB from /proc/<pid>/status."""
+    out: dict[str, int] = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"):
+                out[key] = int(rest.split()[0])
+    return out
+
+
+class RssSampler(threading.Thread):
+    """Samples VmRSS (KiB) of some processes every `interval` seconds until stopped."""
+
+    def __init__(self, pids: dict[str, int], interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.interval = interval
+        self.samples: dict[str, list[int]] = {name: [] for name in pids}
+        self.anon_peak: dict[str, int] = {name: 0 for name in pids}
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            for name, pid in self.pids.items():
+                try:
+                    status = proc_status(pid)
+                except (OSError, ValueError):
+                    continue
+                if "VmRSS" not in status:  # the process has exited (a zombie has no memory lines)
+                    continue
+                self.samples[name].append(status["VmRSS"])
+                self.anon_peak[name] = max(self.anon_peak[name], status.get("RssAnon", 0))
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset the kernel's VmHWM for `pid` (Linux >= 4.0, same user); False when not allowed."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class CpuMeter:
+    """User+system CPU seconds of whole processes (all threads), from /proc/<pid>/stat."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+
+    def read(self) -> dict[str, float]:
+        out = {}
+        for name, pid in self.pids.items():
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            out[name] = (int(fields[11]) + int(fields[12])) / self.TICK  # utime, stime
+        return out
+
+    @staticmethod
+    def add(into: dict[str, float], before: dict[str, float], after: dict[str, float]) -> None:
+        for name in after:
+            into[name] = into.get(name, 0.0) + after[name] - before[name]
+
+
+# --- the environment ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Env:
+    tmp: Path
+    base_url: str = ""
+    s3: S3Config | None = None
+    server: subprocess.Popen[bytes] | None = None
+    server_log: Path | None = None
+    seaweed: EmbeddedSeaweed | None = None
+    database_url: str = ""
+    pg_cleanup: Callable[[], None] | None = None
+    admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+
+    def server_log_tail(self, lines: int = 40) -> str:
+        if self.server_log is None or not self.server_log.exists():
+            return ""
+        return "\n".join(self.server_log.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.server is not None and self.server.poll() is None:
+            self.server.terminate()
+            try:
+                self.server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait(timeout=5)
+        if self.seaweed is not None:
+            try:
+                self.seaweed.stop()
+            except Exception as exc:  # keep cleaning up
+                log(f"stopping SeaweedFS failed: {exc}")
+        if self.pg_cleanup is not None:
+            try:
+                self.pg_cleanup()
+            except Exception as exc:
+                log(f"dropping the bench database failed: {exc}")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def postgres_database(server_url: str) -> tuple[str, Callable[[], None]]:
+    """Create a fresh database on the server of `server_url`; return its URL and a function that drops it."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    base = server_url.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"safety_bench_{uuid.uuid4().hex[:10]}"
+
+    def admin(sql: str) -> None:
+        async def run() -> None:
+            conn = await asyncpg.connect(base, timeout=10)
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
+
+        asyncio.run(run())
+
+    admin(f'CREATE DATABASE "{name}"')
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    return url, lambda: admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def start_environment(env: Env, postgres: str | None) -> None:
+    from backend.migrations import upgrade
+
+    log("starting SeaweedFS ...")
+    env.seaweed = EmbeddedSeaweed(env.tmp / "seaweedfs", "bench-evidence")
+    env.s3 = env.seaweed.start(timeout=90)
+
+    if postgres:
+        env.database_url, env.pg_cleanup = postgres_database(postgres)
+    else:
+        env.database_url = f"sqlite+aiosqlite:///{env.tmp / 'bench.db'}"
+    log(f"migrating {env.database_url.split('@')[-1]} ...")
+    upgrade(env.database_url)
+
+    port = free_port()
+    env.base_url = f"http://{HOST}:{port}"
+    server_tmp = env.tmp / "server-tmp"
+    server_tmp.mkdir()
+    server_env = {
+        **os.environ,
+        "DATABASE_URL": env.database_url,
+        "S3_ENDPOINT": env.s3.endpoint,
+        "S3_ACCESS_KEY": env.s3.access_key or "",
+        "S3_SECRET_KEY": env.s3.secret_key or "",
+        "S3_BUCKET": env.s3.bucket,
+        "STATE_DIR": str(env.tmp / "state"),
+        "ADMIN_USERNAME": "admin",
+        "ADMIN_PASSWORD": env.admin_password,
+        "CHECKLISTS_DIR": str(ROOT / "checklists"),
+        "TMPDIR": str(server_tmp),  # the server's upload temp files stay inside the bench folder
+    }
+    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        server_env.pop(proxy, None)
+    env.server_log = env.tmp / "server.log"
+    uvicorn = Path(sys.executable).parent / "uvicorn"
+    command = [
+        str(uvicorn), "backend.app:create_app", "--factory",
+        "--host", HOST, "--port", str(port), "--log-level", "warning",
+    ]
+    log(f"starting the API: {' '.join(command[1:])}")
+    with open(env.server_log, "wb") as out:
+        env.server = subprocess.Popen(
+            command, cwd=ROOT, env=server_env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
+    deadline = time.monotonic() + 90
+    with httpx.Client(trust_env=False, timeout=5) as client:
+        while True:
+            if env.server.poll() is not None:
+                raise RuntimeError(f"the API exited with {env.server.returncode}:\n{env.server_log_tail()}")
+            try:
+                if client.get(f"{env.base_url}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not become healthy in 90 s:\n{env.server_log_tail()}")
+            time.sleep(0.25)
+    log(f"API healthy at {env.base_url} (pid {env.server.pid})")
+
+
+# --- seeding through the API ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    token: str
+    inspection_id: str
+
+
+def expect(response: httpx.Response, status: int) -> dict:
+    if response.status_code != status:
+        raise RuntimeError(f"{response.request.method} {response.request.url.path} answered {response.status_code}: {response.text[:500]}")
+    return response.json()
+
+
+def seed(env: Env) -> World:
+    with httpx.Client(base_url=f"{env.base_url}/api/v1", trust_env=False, timeout=30) as client:
+        def login(username: str, password: str) -> dict[str, str]:
+            body = expect(client.post("/auth/login", json={"username": username, "password": password}), 200)
+            return {"Authorization": f"Bearer {body['access_token']}"}
+
+        admin = login("admin", env.admin_password)
+        agency = expect(client.post("/agencies", json={"name": "基准测试应急管理局", "region_code": "140600"}, headers=admin), 201)
+        enterprise = expect(
+            client.post(
+                "/enterprises",
+                json={
+                    "name": "基准测试煤业有限公司",
+                    "credit_code": make_credit_code("91140602MA0K0BNCH"),
+                    "topics": ["mining"],
+                    "agency_id": agency["id"],
+                    "address": "山西省朔州市朔城区基准路1号",
+                },
+                headers=admin,
+            ),
+            201,
+        )
+        inspectors = []
+        password = secrets.token_urlsafe(16)
+        for n in (1, 2):
+            inspectors.append(
+                expect(
+                    client.post(
+                        "/users",
+                        json={
+                            "username": f"bench_inspector{n}",
+                            "password": password,
+                            "display_name": f"基准检查员{n}",
+                            "role": "inspector",
+                            "agency_id": agency["id"],
+                            "certificate_no": f"14060020240{n:03d}",
+                        },
+                        headers=admin,
+                    ),
+                    201,
+                )
+            )
+        inspector = login("bench_inspector1", password)
+        checklists = expect(client.get("/checklists", params={"topic": "mining", "kind": "routine"}, headers=inspector), 200)
+        if not checklists:
+            raise RuntimeError("no published mining routine checklist")
+        inspection = expect(
+            client.post(
+                "/inspections",
+                json={
+                    "enterprise_id": enterprise["id"],
+                    "checklist_ids": [checklists[0]["id"]],
+                    "inspector_ids": [u["id"] for u in inspectors],
+                    "kind": "routine",
+                },
+                headers=inspector,
+            ),
+            201,
+        )
+        return World(token=inspector["Authorization"], inspection_id=inspection["id"])
+
+
+# --- phase 1: the API -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Rate:
+    count: int
+    total_bytes: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds
+
+    @property
+    def mb_per_second(self) -> float:
+        return self.total_bytes / 1e6 / self.seconds
+
+    @staticmethod
+    def combine(rates: list[Rate]) -> Rate:
+        return Rate(
+            sum(r.count for r in rates), sum(r.total_bytes for r in rates), sum(r.seconds for r in rates),
+            [x for r in rates for x in r.latencies],
+        )
+
+    def describe(self) -> str:
+        lat = sorted(self.latencies)
+        p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
+        return (
+            f"{self.count} photos, {self.total_bytes / 1e6:.1f} MB in {self.seconds:.2f} s = "
+            f"{self.per_second:.2f} photos/s, {self.mb_per_second:.1f} MB/s "
+            f"(per photo p50 {statistics.median(lat) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms)"
+        )
+
+
+async def api_uploads(base_url: str, world: World, photos: list[bytes], concurrency: int, timeout: float) -> Rate:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": world.token}
+    latencies: list[float] = []
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, limits=limits, trust_env=False, timeout=httpx.Timeout(120)
+    ) as client:
+        # Open the connections before the clock starts, as an app that has been talking to the server would have.
+        await asyncio.gather(*(client.get("/health") for _ in range(concurrency)))
+        pending = iter(range(len(photos)))
+
+        async def worker() -> None:
+            for i in pending:
+                data = photos[i]
+                started = time.perf_counter()
+                response = await client.post(
+                    "/api/v1/evidence",
+                    data={"kind": "photo", "inspection_id": world.inspection_id},
+                    files={"file": (f"IMG_{i:04d}.jpg", data, "image/jpeg")},
+                )
+                latencies.append(time.perf_counter() - started)
+                body = expect(response, 201)
+                if body["sha256"] != hashlib.sha256(data).hexdigest() or body["size"] != len(data):
+                    raise RuntimeError(f"photo {i}: the server recorded other bytes: {body}")
+                if (body["width"], body["height"]) != PHOTO_SIZE:
+                    raise RuntimeError(f"photo {i}: unexpected dimensions {body['width']}x{body['height']}")
+
+        started = time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(concurrency))), timeout)
+        elapsed = time.perf_counter() - started
+    return Rate(len(photos), sum(map(len, photos)), elapsed, latencies)
+
+
+# --- phase 2: the floor ---------------------------------------------------------------------------------------------
+
+
+def floor_uploads(s3: S3Config, photos: list[bytes], concurrency: int, prefix: str, timeout: float) -> Rate:
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=5, read=120), maxsize=16, retries=urllib3.Retry(total=0)
+    )
+    client = Minio(
+        endpoint=s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False,
+        http_client=http, region="us-east-1",
+    )
+    client.bucket_exists(bucket_name=s3.bucket)  # warm one connection and the region lookup
+    latencies: list[float] = []
+
+    def one(i: int) -> None:
+        data = photos[i]
+        started = time.perf_counter()
+        client.put_object(
+            bucket_name=s3.bucket, object_name=f"{prefix}/{i:04d}.jpg", data=io.BytesIO(data), length=len(data),
+            content_type="image/jpeg",
+        )
+        if len(thumbnail(data)) < 1000:
+            raise RuntimeError(f"photo {i}: implausible thumbnail")
+        latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = [pool.submit(one, i) for i in range(len(photos))]
+        done, not_done = wait(futures, timeout=timeout)
+        if not_done:
+            for f in not_done:
+                f.cancel()
+            raise TimeoutError(f"floor phase did not finish in {timeout} s")
+        for f in done:
+            f.result()
+    elapsed = time.perf_counter() - started
+    http.clear()
+    return Rate(len(photos), sum(map(len, photos)), elapsed, latencies)
+
+
+# --- phase 3: one large video, memory -------------------------------------------------------------------------------
+
+
+def mp4_head() -> bytes:
+    return struct.pack(">I", 24) + b"ftypisom" + b"\x00\x00\x02\x00isomiso2"
+
+
+class VideoBody:
+    """A multipart body (kind, inspection_id, then a `size`-byte MP4-looking file) generated chunk by chunk."""
+
+    def __init__(self, inspection_id: str, size: int, chunk: int = MIB) -> None:
+        self.boundary = "bench-" + secrets.token_hex(16)
+        self.size = size
+        self.chunk = chunk
+        b = self.boundary
+        self.preamble = (
+            f'--{b}\r\nContent-Disposition: form-data; name="kind"\r\n\r\nvideo\r\n'
+            f'--{b}\r\nContent-Disposition: form-data; name="inspection_id"\r\n\r\n{inspection_id}\r\n'
+            f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="VID_0001.mp4"\r\n'
+            f"Content-Type: video/mp4\r\n\r\n"
+        ).encode()
+        self.epilogue = f"\r\n--{b}--\r\n".encode()
+        head = mp4_head()
+        self.file_head = head + struct.pack(">I", size - len(head)) + b"mdat"  # one mdat box over the rest
+        self.block = random.Random(7).randbytes(chunk)  # incompressible filler, reused
+        self.sha256 = hashlib.sha256()
+
+    @property
+    def content_length(self) -> int:
+        return len(self.preamble) + self.size + len(self.epilogue)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.preamble
+        self.sha256.update(self.file_head)
+        yield self.file_head
+        left = self.size - len(self.file_head)
+        while left > 0:
+            piece = self.block if left >= self.chunk else self.block[:left]
+            left -= len(piece)
+            self.sha256.update(piece)
+            yield piece
+        yield self.epilogue
+
+
+@dataclass
+class MemoryResult:
+    size: int
+    seconds: float
+    server_baseline_kib: int
+    server_peak_kib: int
+    server_hwm_kib: int | None
+    server_anon_baseline_kib: int
+    server_anon_peak_kib: int
+    client_baseline_kib: int
+    client_peak_kib: int
+    samples: int
+
+    @property
+    def increase_mb(self) -> float:
+        return (self.server_peak_kib - self.server_baseline_kib) / 1024
+
+    @property
+    def hwm_increase_mb(self) -> float | None:
+        return None if self.server_hwm_kib is None else (self.server_hwm_kib - self.server_baseline_kib) / 1024
+
+
+async def video_upload(base_url: str, world: World, server_pid: int, size: int) -> MemoryResult:
+    body = VideoBody(world.inspection_id, size)
+    pids = {"server": server_pid, "client": os.getpid()}
+    # Baseline: one idle second, median of the samples.
+    idle = RssSampler(pids)
+    idle.start()
+    await asyncio.sleep(1.0)
+    idle.stop()
+    server_baseline = int(statistics.median(idle.samples["server"]))
+    client_baseline = int(statistics.median(idle.samples["client"]))
+    anon_baseline = proc_status(server_pid).get("RssAnon", 0)
+    hwm_reset = reset_peak_rss(server_pid)
+
+    sampler = RssSampler(pids)
+    sampler.start()
+    started = time.perf_counter()
+    try:
+        async with httpx.AsyncClient(base_url=base_url, trust_env=False, timeout=httpx.Timeout(600, connect=10)) as client:
+            response = await client.post(
+                "/api/v1/evidence",
+                content=body,
+                headers={
+                    "Authorization": world.token,
+                    "Content-Type": f"multipart/form-data; boundary={body.boundary}",
+                    "Content-Length": str(body.content_length),
+                },
+            )
+        elapsed = time.perf_counter() - started
+    finally:
+        sampler.stop()
+    hwm = proc_status(server_pid).get("VmHWM") if hwm_reset else None
+    record = expect(response, 201)
+    if record["size"] != size or record["sha256"] != body.sha256.hexdigest() or record["content_type"] != "video/mp4":
+        raise RuntimeError(f"the server recorded another video: {record}")
+    return MemoryResult(
+        size=size,
+        seconds=elapsed,
+        server_baseline_kib=server_baseline,
+        server_peak_kib=max(sampler.samples["server"] or [server_baseline]),
+        server_hwm_kib=hwm,
+        server_anon_baseline_kib=anon_baseline,
+        server_anon_peak_kib=sampler.anon_peak["server"],
+        client_baseline_kib=client_baseline,
+        client_peak_kib=max(sampler.samples["client"] or [client_baseline]),
+        samples=len(sampler.samples["server"]),
+    )
+
+
+# --- main -----------------------------------------------------------------------------------------------------------
+
+
+def _on_sigterm(*_: object) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--photos", type=int, default=24, help="photos per measured phase (default 24)")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients / worker threads (default 8)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure api and floor this many times, each round with fresh photos, alternating the order")
+    parser.add_argument("--warmup", type=int, default=2, help="extra photos sent through each path first, not measured")
+    parser.add_argument("--video-mb", type=int, default=500, help="size of the video in MiB (default 500; 0 skips)")
+    parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server URL; a fresh database is created and dropped")
+    parser.add_argument("--timeout", type=float, default=1800, help="overall deadline in seconds (default 1800)")
+    parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    args = parser.parse_args()
+    if args.photos < 1 or args.concurrency < 1 or args.rounds < 1 or args.video_mb < 0:
+        parser.error("--photos, --concurrency and --rounds must be >= 1, --video-mb >= 0")
+
+    # SIGTERM and the overall deadline become KeyboardInterrupt, so the `finally` below always cleans up.
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    watchdog = threading.Timer(args.timeout, lambda: os.kill(os.getpid(), signal.SIGINT))
+    watchdog.daemon = True
+    watchdog.start()
+
+    load_at_start = os.getloadavg()
+    env = Env(tmp=Path(tempfile.mkdtemp(prefix="evidence-bench-")))
+    figures: dict[str, object] = {}
+    try:
+        start_environment(env, args.postgres)
+        world = seed(env)
+        log(f"seeded: inspection {world.inspection_id}")
+
+        total = args.warmup + args.rounds * args.photos
+        log(f"generating {total} distinct 4000x3000 JPEGs ...")
+        t = time.perf_counter()
+        photos = make_photos(total, first_seed=1)
+        digests = {hashlib.sha256(p).hexdigest() for p in photos}
+        if len(digests) != len(photos):
+            raise RuntimeError("generated photos are not all distinct")
+        warm = photos[: args.warmup]
+        rounds = [photos[args.warmup + r * args.photos : args.warmup + (r + 1) * args.photos] for r in range(args.rounds)]
+        sizes = [len(p) / 1e6 for p in photos[args.warmup :]]
+        log(
+            f"generated in {time.perf_counter() - t:.1f} s; measured photos {min(sizes):.2f}-{max(sizes):.2f} MB, "
+            f"mean {statistics.mean(sizes):.2f} MB"
+        )
+        assert env.s3 is not None and env.server is not None and env.seaweed is not None
+        assert env.seaweed.process is not None
+        run = uuid.uuid4().hex[:8]
+        phase_timeout = max(60.0, args.timeout / 3)
+        cpu = CpuMeter({"client": os.getpid(), "server": env.server.pid, "seaweedfs": env.seaweed.process.pid})
+
+        rss_before_photos = proc_status(env.server.pid)["VmRSS"]
+        if warm:
+            log(f"warm-up: {len(warm)} photos through the API and through the floor path ...")
+            asyncio.run(api_uploads(env.base_url, world, warm, min(args.concurrency, len(warm)), phase_timeout))
+            floor_uploads(env.s3, warm, min(args.concurrency, len(warm)), f"bench-floor/{run}/warmup", phase_timeout)
+
+        api_rounds: list[Rate] = []
+        floor_rounds: list[Rate] = []
+        cpu_use: dict[str, dict[str, float]] = {"api": {}, "floor": {}}
+
+        def measure_api(batch: list[bytes]) -> None:
+            log(f"api:   {len(batch)} photos, {args.concurrency} concurrent clients ...")
+            before = cpu.read()
+            rate = asyncio.run(api_uploads(env.base_url, world, batch, args.concurrency, phase_timeout))
+            CpuMeter.add(cpu_use["api"], before, cpu.read())
+            api_rounds.append(rate)
+            log(f"api:   {rate.describe()}")
+
+        def measure_floor(batch: list[bytes], r: int) -> None:
+            log(f"floor: the same {len(batch)} photos, put_object + draft thumbnail in {args.concurrency} threads ...")
+            before = cpu.read()
+            rate = floor_uploads(env.s3, batch, args.concurrency, f"bench-floor/{run}/round{r}", phase_timeout)
+            CpuMeter.add(cpu_use["floor"], before, cpu.read())
+            floor_rounds.append(rate)
+            log(f"floor: {rate.describe()}")
+
+        for r, batch in enumerate(rounds):
+            # Alternate the order between rounds so neither path always runs on a fresher store.
+            if r % 2 == 0:
+                measure_api(batch)
+                measure_floor(batch, r)
+            else:
+                measure_floor(batch, r)
+                measure_api(batch)
+            if args.rounds > 1:
+                log(f"round {r + 1}: ratio {api_rounds[-1].per_second / floor_rounds[-1].per_second:.2f}")
+        rss_after_photos = proc_status(env.server.pid)["VmRSS"]
+        api, floor = Rate.combine(api_rounds), Rate.combine(floor_rounds)
+        ratio = api.per_second / floor.per_second
+        round_ratios = [a.per_second / f.per_second for a, f in zip(api_rounds, floor_rounds)]
+        memory: MemoryResult | None = None
+        if args.video_mb:
+            log(f"memory: one {args.video_mb} MiB video through POST /api/v1/evidence, sampling the server's RSS ...")
+            memory = asyncio.run(video_upload(env.base_url, world, env.server.pid, args.video_mb * MIB))
+
+        print()
+        print(f"machine: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+              f"(before start: {' '.join(f'{x:.2f}' for x in load_at_start)})")
+        print(f"api: {api.per_second:.2f} photos/s  floor: {floor.per_second:.2f} photos/s  ratio: {ratio:.2f}"
+              f"  (target >= {RATIO_TARGET:.2f}: {'met' if ratio >= RATIO_TARGET else 'NOT met'})")
+        print(f"api: {api.mb_per_second:.1f} MB/s  floor: {floor.mb_per_second:.1f} MB/s")
+        if args.rounds > 1:
+            print(f"rounds: {args.rounds} x {args.photos} photos; ratio per round "
+                  f"{' '.join(f'{x:.2f}' for x in round_ratios)} (median {statistics.median(round_ratios):.2f})")
+        n = args.rounds * args.photos
+        for phase in ("api", "floor"):
+            used = cpu_use[phase]
+            print(f"cpu per photo, {phase + ' phase:':<12} "
+                  + "  ".join(f"{name} {used.get(name, 0) / n * 1000:.0f} ms" for name in ("client", "server", "seaweedfs"))
+                  + f"  total {sum(used.values()) / n * 1000:.0f} ms")
+        print(f"server RSS: {rss_before_photos / 1024:.0f} MiB before the photos, {rss_after_photos / 1024:.0f} MiB after")
+        figures.update(
+            photos=args.photos, concurrency=args.concurrency, mean_photo_mb=round(statistics.mean(sizes), 2),
+            api_photos_per_s=round(api.per_second, 3), api_mb_per_s=round(api.mb_per_second, 2),
+            api_p50_ms=round(statistics.median(api.latencies) * 1000), floor_photos_per_s=round(floor.per_second, 3),
+            floor_mb_per_s=round(floor.mb_per_second, 2), floor_p50_ms=round(statistics.median(floor.latencies) * 1000),
+            ratio=round(ratio, 3), ratio_met=ratio >= RATIO_TARGET, rounds=args.rounds,
+            round_ratios=[round(x, 3) for x in round_ratios],
+            cpu_ms_per_photo={ph: {k: round(v / n * 1000) for k, v in used.items()} for ph, used in cpu_use.items()},
+        )
+        if memory is not None:
+            met = memory.increase_mb < RSS_TARGET_MB
+            print(
+                f"video: {memory.size / MIB:.0f} MiB in {memory.seconds:.1f} s ({memory.size / 1e6 / memory.seconds:.1f} MB/s), "
+                f"{memory.samples} RSS samples"
+            )
+            print(
+                f"server RSS baseline: {memory.server_baseline_kib / 1024:.1f} MiB  peak: {memory.server_peak_kib / 1024:.1f} MiB  "
+                f"increase: {memory.increase_mb:.1f} MiB  (target < {RSS_TARGET_MB}: {'met' if met else 'NOT met'})"
+            )
+            if memory.hwm_increase_mb is not None:
+                print(f"server VmHWM (kernel peak since reset): {memory.server_hwm_kib / 1024:.1f} MiB  "  # type: ignore[operator]
+                      f"increase: {memory.hwm_increase_mb:.1f} MiB")
+            print(f"server RssAnon: baseline {memory.server_anon_baseline_kib / 1024:.1f} MiB, "
+                  f"peak {memory.server_anon_peak_kib / 1024:.1f} MiB")
+            print(f"client RSS baseline: {memory.client_baseline_kib / 1024:.1f} MiB  peak: {memory.client_peak_kib / 1024:.1f} MiB  "
+                  f"increase: {(memory.client_peak_kib - memory.client_baseline_kib) / 1024:.1f} MiB")
+            figures.update(
+                video_mib=args.video_mb, video_seconds=round(memory.seconds, 2),
+                rss_baseline_mib=round(memory.server_baseline_kib / 1024, 1), rss_peak_mib=round(memory.server_peak_kib / 1024, 1),
+                rss_increase_mib=round(memory.increase_mb, 1), rss_met=met,
+                hwm_increase_mib=None if memory.hwm_increase_mb is None else round(memory.hwm_increase_mb, 1),
+            )
+        if args.json:
+            print(json.dumps(figures))
+        return 0
+    except KeyboardInterrupt as exc:
+        log(f"interrupted ({exc or 'SIGINT / deadline'}); cleaning up")
+        return 130
+    except Exception:
+        tail = env.server_log_tail()
+        if tail:
+            print(f"--- server log (tail) ---\n{tail}\n---", file=sys.stderr)
+        raise
+    finally:
+        watchdog.cancel()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
+        env.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        log("environment stopped and removed")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
