@@ -196,9 +196,9 @@ async def test_verify_finds_evidence_altered_in_the_bucket(world: World, bucket)
 async def test_who_may_open_and_review_cases(world: World) -> None:
     base = {"enterprise_id": str(world.enterprises["a"].id), "title": "案"}
     one = await world.post("inspector_a1", "/api/v1/cases", {**base, "handler_ids": [str(world.users["inspector_a1"].id)] * 2})
-    assert_problem(one, 422, "two_handlers_required", field="handler_ids")
+    assert_problem(one, 422, "two_officers_required", field="handler_ids")
     foreign = await world.post("inspector_a1", "/api/v1/cases", {**base, "handler_ids": [str(world.users["inspector_b"].id), str(world.users["inspector_a2"].id)]})
-    assert_problem(foreign, 422, "handler_not_eligible", field="handler_ids")
+    assert_problem(foreign, 422, "inspector_not_eligible", field="handler_ids")
     assert_problem(await world.post("enterprise_a", "/api/v1/cases", {**base, "handler_ids": []}), 403)
     case = await open_case(world)
     assert_problem(await world.get("inspector_b", f"/api/v1/cases/{case['id']}"), 404)

@@ -69,7 +69,7 @@ async def test_enforcement_needs_two_certified_inspectors_of_the_right_agency(wo
     checklist = await routine_checklist(world)
     base = {"enterprise_id": str(world.enterprises["a"].id), "checklist_ids": [checklist["id"]], "kind": "enforcement"}
     alone = await world.post("inspector_a1", "/api/v1/inspections", {**base, "inspector_ids": [str(world.users["inspector_a1"].id)]})
-    assert_problem(alone, 422, "two_inspectors_required", field="inspector_ids")
+    assert_problem(alone, 422, "two_officers_required", field="inspector_ids")
     outsider = await world.post(
         "inspector_a1", "/api/v1/inspections", {**base, "inspector_ids": [str(world.users["inspector_b"].id)]}
     )

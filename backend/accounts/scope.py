@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.accounts.models import Agency, Enterprise
+from backend.accounts.models import Agency, Enterprise, User
 from backend.audit import Actor
 from backend.errors import NotFound, ValidationFailed
 
 AGENCY_ROLES = ("inspector", "legal_reviewer")
+MIN_OFFICERS = 2  # 行政处罚法 第四十二条: 执法人员不得少于两人
 
 
 def _missing(detail: str, code: str, field: str | None) -> NotFound | ValidationFailed:
@@ -66,3 +67,37 @@ async def require_agency(
     if agency is None:
         raise _missing(f"agency {agency_id} not found", "agency_not_found", field)
     return agency
+
+
+def in_enterprise_scope(model: Any, actor: Actor) -> Any:
+    """SELECT model rows whose enterprise the actor may see (the model has an `enterprise_id`)."""
+    return (
+        select(model)
+        .join(Enterprise, Enterprise.id == model.enterprise_id)
+        .join(Agency, Agency.id == Enterprise.agency_id)
+        .where(enterprise_clause(actor))
+    )
+
+
+async def supervising_officers(
+    session: AsyncSession, user_ids: list[uuid.UUID], enterprise_id: uuid.UUID, *, field: str, certified_at_least: int = 0
+) -> list[User]:
+    """The officers (active inspectors of an agency that supervises the enterprise) for a team or a case; 422 naming
+    `field` for anyone else, and when fewer than `certified_at_least` of them hold a certificate (执法证)."""
+    enterprise_path = (
+        await session.execute(select(Agency.path).join(Enterprise, Enterprise.agency_id == Agency.id).where(Enterprise.id == enterprise_id))
+    ).scalar_one()
+    rows = (await session.execute(select(User, Agency.path).join(Agency, Agency.id == User.agency_id).where(User.id.in_(user_ids)))).all()
+    officers = [u for u, path in rows if u.role == "inspector" and u.is_active and enterprise_path.startswith(path)]
+    strangers = sorted(str(u) for u in set(user_ids) - {u.id for u in officers})
+    if strangers:
+        raise ValidationFailed(
+            f"not inspectors of an agency supervising this enterprise: {strangers}", code="inspector_not_eligible", field=field
+        )
+    if sum(1 for u in officers if u.certificate_no) < certified_at_least:
+        raise ValidationFailed(
+            f"at least {certified_at_least} officers holding enforcement certificates are needed (行政处罚法 第四十二条)",
+            code="two_officers_required",
+            field=field,
+        )
+    return officers

@@ -18,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from backend import audit
 from backend.accounts.models import Agency, Enterprise, User
-from backend.accounts.scope import agency_subtree_clause, require_enterprise
+from backend.accounts.scope import MIN_OFFICERS, agency_subtree_clause, require_enterprise, supervising_officers
 from backend.audit import Actor
 from backend.clock import now
 from backend.db import insert_if_absent, is_postgres
@@ -76,7 +76,6 @@ CASE_WORKFLOW = Workflow(
     },
 )
 DECISION_TIME_LIMIT = timedelta(days=90)  # 行政处罚法 第六十条: 自立案之日起九十日内作出行政处罚决定
-MIN_HANDLERS = 2  # 行政处罚法 第四十二条: 执法人员不得少于两人
 MAJOR_MEASURES = {
     "suspend_production": "责令停产停业",
     "suspend_license": "暂扣许可证件",
@@ -201,21 +200,16 @@ class CaseService:
         if existing is not None:
             return existing, False
         enterprise = await require_enterprise(self.session, self.actor, data.enterprise_id, field="enterprise_id")
-        enterprise_path = await agency_path_of(self.session, enterprise.id)
         if data.inspection_id is not None:
             inspection = await self.session.get(Inspection, data.inspection_id)
             if inspection is None or inspection.enterprise_id != enterprise.id:
                 raise ValidationFailed("inspection not found for this enterprise", code="inspection_not_found", field="inspection_id")
-        rows = (await self.session.execute(select(User, Agency.path).join(Agency, Agency.id == User.agency_id).where(User.id.in_(handler_ids)))).all()
-        eligible = [u for u, path in rows if u.role == "inspector" and u.is_active and u.certificate_no and enterprise_path.startswith(path)]
-        if len(eligible) != len(handler_ids):
-            bad = sorted(str(h) for h in set(handler_ids) - {u.id for u in eligible})
-            raise ValidationFailed(
-                f"handlers must be certified inspectors of an agency supervising the enterprise: {bad}",
-                code="handler_not_eligible", field="handler_ids",
-            )
-        if len(eligible) < MIN_HANDLERS:
-            raise ValidationFailed("a case needs at least two certified handlers (行政处罚法 第四十二条)", code="two_handlers_required", field="handler_ids")
+        handlers = await supervising_officers(
+            self.session, handler_ids, enterprise.id, field="handler_ids", certified_at_least=MIN_OFFICERS
+        )
+        uncertified = [str(u.id) for u in handlers if not u.certificate_no]
+        if uncertified:
+            raise ValidationFailed(f"every handler holds an enforcement certificate: {uncertified}", code="inspector_not_eligible", field="handler_ids")
         at = now()
         row = {
             "id": case_id, "enterprise_id": enterprise.id, "agency_id": self.actor.agency_id, "inspection_id": data.inspection_id,
@@ -228,7 +222,7 @@ class CaseService:
             existing = await self._existing(case_id, digest)
             assert existing is not None
             return existing, False
-        self.session.add_all([CaseHandler(case_id=case_id, user_id=u.id, certificate_no=u.certificate_no or "") for u in eligible])
+        self.session.add_all([CaseHandler(case_id=case_id, user_id=u.id, certificate_no=u.certificate_no or "") for u in handlers])
         self.session.add(self._event(case_id, "opened", None, "open", data.title, {"handler_ids": handler_ids}))
         audit.record(self.session, self.actor, "case.open", "case", case_id, content)
         await self._changed(case_id, enterprise.id)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend import audit
 from backend.accounts.models import Agency, Enterprise
-from backend.accounts.scope import agency_subtree_clause, enterprise_clause
+from backend.accounts.scope import agency_subtree_clause, enterprise_clause, in_enterprise_scope
 from backend.audit import Actor
 from backend.clock import now
 from backend.db import insert_if_absent
@@ -111,12 +111,7 @@ class EvidenceService:
         return enterprise_id
 
     def _visible(self) -> Any:
-        return (
-            select(Evidence)
-            .join(Enterprise, Enterprise.id == Evidence.enterprise_id)
-            .join(Agency, Agency.id == Enterprise.agency_id)
-            .where(enterprise_clause(self.actor))
-        )
+        return in_enterprise_scope(Evidence, self.actor)
 
     async def get(self, evidence_id: uuid.UUID) -> Evidence:
         evidence = (await self.session.execute(self._visible().where(Evidence.id == evidence_id))).scalar_one_or_none()

@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from backend import audit
 from backend.accounts.models import Agency, Enterprise, EnterpriseTopic
-from backend.accounts.scope import enterprise_clause, require_enterprise
+from backend.accounts.scope import enterprise_clause, in_enterprise_scope, require_enterprise
 from backend.audit import Actor
 from backend.checklists.models import Checklist, ChecklistItem
 from backend.clock import end_of_local_day, now
@@ -128,12 +128,7 @@ async def open_hazard(
 
 
 def visible_hazards(actor: Actor) -> Any:
-    return (
-        select(Hazard)
-        .join(Enterprise, Enterprise.id == Hazard.enterprise_id)
-        .join(Agency, Agency.id == Enterprise.agency_id)
-        .where(enterprise_clause(actor))
-    )
+    return in_enterprise_scope(Hazard, actor)
 
 
 async def agency_path_of(session: AsyncSession, enterprise_id: uuid.UUID) -> str:

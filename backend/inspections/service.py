@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from backend import audit
-from backend.accounts.models import Agency, Enterprise, User
-from backend.accounts.scope import enterprise_clause, require_enterprise
+from backend.accounts.scope import MIN_OFFICERS, in_enterprise_scope, require_enterprise, supervising_officers
 from backend.audit import Actor
 from backend.checklists.models import Checklist, ChecklistItem
 from backend.clock import deadline_after, now
@@ -41,7 +40,6 @@ from backend.sync.service import record_change, register_serializer
 from backend.workflow import Move, Workflow
 
 INSPECTION_WORKFLOW = Workflow("inspection", {"in_progress": {"submitted": Move("submitted", frozenset({"inspector"}))}})
-MIN_ENFORCEMENT_INSPECTORS = 2  # 行政处罚法 第四十二条: 执法人员不得少于两人
 
 
 def hazard_id_for(inspection_id: uuid.UUID, checklist_id: uuid.UUID, item_code: str) -> uuid.UUID:
@@ -88,12 +86,7 @@ class InspectionService:
         self.actor = actor
 
     def _visible(self) -> Any:
-        return (
-            select(Inspection)
-            .join(Enterprise, Enterprise.id == Inspection.enterprise_id)
-            .join(Agency, Agency.id == Enterprise.agency_id)
-            .where(enterprise_clause(self.actor))
-        )
+        return in_enterprise_scope(Inspection, self.actor)
 
     async def get(self, inspection_id: uuid.UUID) -> Inspection:
         query = self._visible().options(*_loaded()).where(Inspection.id == inspection_id)
@@ -137,14 +130,10 @@ class InspectionService:
         missing = [str(c) for c in checklist_ids if c not in found]
         if missing:
             raise ValidationFailed(f"checklists not published: {missing}", code="checklist_not_found", field="checklist_ids")
-        team = await self._eligible_team(inspector_ids, agency_path)
-        certified = [u for u in team if u.certificate_no]
-        if data.kind == "enforcement" and len(certified) < MIN_ENFORCEMENT_INSPECTORS:
-            raise ValidationFailed(
-                "an enforcement inspection needs at least two inspectors holding certificates (行政处罚法 第四十二条)",
-                code="two_inspectors_required",
-                field="inspector_ids",
-            )
+        team = await supervising_officers(
+            self.session, inspector_ids, enterprise.id, field="inspector_ids",
+            certified_at_least=MIN_OFFICERS if data.kind == "enforcement" else 0,
+        )
         at = now()
         row = {
             "id": inspection_id, "status": "in_progress", "created_by": self.actor.user_id, "client_fingerprint": digest,
@@ -172,23 +161,6 @@ class InspectionService:
         visible = (await self.session.execute(self._visible().where(Inspection.id == inspection_id))).first()
         ensure_same(stored.client_fingerprint if visible else None, digest, "inspection", inspection_id)
         return await self.get(inspection_id)
-
-    async def _eligible_team(self, user_ids: list[uuid.UUID], enterprise_agency_path: str) -> list[User]:
-        rows = (
-            await self.session.execute(
-                select(User, Agency.path).join(Agency, Agency.id == User.agency_id).where(User.id.in_(user_ids))
-            )
-        ).all()
-        eligible = [
-            user for user, path in rows
-            if user.role == "inspector" and user.is_active and enterprise_agency_path.startswith(path)
-        ]
-        if len(eligible) != len(user_ids):
-            bad = sorted(str(u) for u in set(user_ids) - {u.id for u in eligible})
-            raise ValidationFailed(
-                f"not inspectors of an agency supervising this enterprise: {bad}", code="inspector_not_eligible", field="inspector_ids"
-            )
-        return eligible
 
     # --- 执法告知 ----------------------------------------------------------------------------------------------
 
