@@ -41,7 +41,9 @@ async def test_wrong_password_and_unknown_user_are_401(world: World) -> None:
 
 
 async def test_missing_or_forged_token_is_401(world: World) -> None:
-    assert_problem(await world.client.get("/api/v1/auth/me"), 401, "not_authenticated")
+    missing = await world.client.get("/api/v1/auth/me", headers={"X-Request-ID": "phone-7"})
+    body = assert_problem(missing, 401, "not_authenticated")
+    assert missing.headers["x-request-id"] == body["request_id"] == "phone-7"
     forged = await world.client.get("/api/v1/auth/me", headers={"Authorization": "Bearer not.a.token"})
     assert_problem(forged, 401)
 
