@@ -32,12 +32,11 @@ class AuthController(Controller):
         state = request.app.state
         client = request.client.host if request.client else "unknown"
         state.login_throttle.check(data.username, client)
-        found = await AccountService.authenticate(db_session, data.username, data.password)
-        if found is None:
+        user = await AccountService.authenticate(db_session, data.username, data.password)
+        if user is None:
             state.login_throttle.failed(data.username, client)
             raise Unauthorized("wrong username or password", code="invalid_credentials")
         state.login_throttle.succeeded(data.username, client)
-        user, _ = found
         return LoginOut(
             access_token=issue_token(state.jwt_auth, user),
             expires_in=int(state.jwt_auth.default_token_expiration.total_seconds()),

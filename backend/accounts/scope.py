@@ -79,14 +79,18 @@ def in_enterprise_scope(model: Any, actor: Actor) -> Any:
     )
 
 
+async def agency_path_of(session: AsyncSession, enterprise_id: uuid.UUID) -> str:
+    """The path of the agency that supervises the enterprise: who may see its data starts from here."""
+    query = select(Agency.path).join(Enterprise, Enterprise.agency_id == Agency.id).where(Enterprise.id == enterprise_id)
+    return (await session.execute(query)).scalar_one()
+
+
 async def supervising_officers(
     session: AsyncSession, user_ids: list[uuid.UUID], enterprise_id: uuid.UUID, *, field: str, certified_at_least: int = 0
 ) -> list[User]:
     """The officers (active inspectors of an agency that supervises the enterprise) for a team or a case; 422 naming
     `field` for anyone else, and when fewer than `certified_at_least` of them hold a certificate (执法证)."""
-    enterprise_path = (
-        await session.execute(select(Agency.path).join(Enterprise, Enterprise.agency_id == Agency.id).where(Enterprise.id == enterprise_id))
-    ).scalar_one()
+    enterprise_path = await agency_path_of(session, enterprise_id)
     rows = (await session.execute(select(User, Agency.path).join(Agency, Agency.id == User.agency_id).where(User.id.in_(user_ids)))).all()
     officers = [u for u, path in rows if u.role == "inspector" and u.is_active and enterprise_path.startswith(path)]
     strangers = sorted(str(u) for u in set(user_ids) - {u.id for u in officers})

@@ -63,20 +63,11 @@ class AccountService:
     # --- logins -------------------------------------------------------------------------------------------
 
     @staticmethod
-    async def authenticate(session: AsyncSession, username: str, password: str) -> tuple[User, str | None] | None:
-        row = (
-            await session.execute(
-                select(User, Agency.path)
-                .outerjoin(Agency, Agency.id == User.agency_id)
-                .where(User.username == username)
-            )
-        ).first()
-        user, path = row if row else (None, None)
-        if not verify_password(user.password_hash if user else None, password) or user is None:
+    async def authenticate(session: AsyncSession, username: str, password: str) -> User | None:
+        user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
+        if not verify_password(user.password_hash if user else None, password) or user is None or not user.is_active:
             return None
-        if not user.is_active:
-            return None
-        return user, path
+        return user
 
     async def current_user(self) -> User:
         return (await self.session.execute(select(User).where(User.id == self.actor.user_id))).scalar_one()

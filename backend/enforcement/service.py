@@ -18,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from backend import audit
 from backend.accounts.models import Agency, Enterprise, User
-from backend.accounts.scope import MIN_OFFICERS, agency_subtree_clause, require_enterprise, supervising_officers
+from backend.accounts.scope import MIN_OFFICERS, agency_path_of, agency_subtree_clause, require_enterprise, supervising_officers
 from backend.audit import Actor
 from backend.clock import now
 from backend.db import insert_if_absent, is_postgres
@@ -55,7 +55,7 @@ from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.evidence.models import Evidence
 from backend.evidence.service import original_key
 from backend.hazards.models import Hazard
-from backend.hazards.service import agency_path_of, deadline_instant
+from backend.hazards.service import deadline_instant
 from backend.idempotency import ensure_same, fingerprint
 from backend.inspections.models import Inspection, InspectionInspector, InspectionResult
 from backend.pagination import Page, check_limit, decode_cursor, encode_cursor

@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from backend import audit
 from backend.accounts.models import Agency, Enterprise, EnterpriseTopic
-from backend.accounts.scope import enterprise_clause, in_enterprise_scope, require_enterprise
+from backend.accounts.scope import agency_path_of, enterprise_clause, in_enterprise_scope, require_enterprise
 from backend.audit import Actor
 from backend.checklists.models import Checklist, ChecklistItem
 from backend.clock import end_of_local_day, now
@@ -131,9 +131,6 @@ def visible_hazards(actor: Actor) -> Any:
     return in_enterprise_scope(Hazard, actor)
 
 
-async def agency_path_of(session: AsyncSession, enterprise_id: uuid.UUID) -> str:
-    query = select(Agency.path).join(Enterprise, Enterprise.agency_id == Agency.id).where(Enterprise.id == enterprise_id)
-    return (await session.execute(query)).scalar_one()
 
 
 class HazardService:

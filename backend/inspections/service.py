@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from backend import audit
-from backend.accounts.scope import MIN_OFFICERS, in_enterprise_scope, require_enterprise, supervising_officers
+from backend.accounts.scope import MIN_OFFICERS, agency_path_of, in_enterprise_scope, require_enterprise, supervising_officers
 from backend.audit import Actor
 from backend.checklists.models import Checklist, ChecklistItem
 from backend.clock import deadline_after, now
@@ -19,7 +19,7 @@ from backend.db import insert_if_absent
 from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.evidence.models import Evidence
 from backend.evidence.service import owned_by_other
-from backend.hazards.service import agency_path_of, open_hazard
+from backend.hazards.service import open_hazard
 from backend.idempotency import ensure_same, fingerprint
 from backend.inspections.models import Inspection, InspectionChecklist, InspectionInspector, InspectionResult
 from backend.inspections.schemas import (
