@@ -56,7 +56,7 @@ from backend.evidence.models import Evidence
 from backend.evidence.service import original_key
 from backend.hazards.models import Hazard
 from backend.hazards.service import deadline_instant
-from backend.idempotency import ensure_same, fingerprint
+from backend.idempotency import ensure_same, find_retry, fingerprint
 from backend.inspections.models import Inspection, InspectionInspector, InspectionResult
 from backend.pagination import Page, check_limit, decode_cursor, encode_cursor
 from backend.settings import Settings
@@ -230,12 +230,7 @@ class CaseService:
         return await self._case(case_id), True
 
     async def _existing(self, case_id: uuid.UUID, digest: str) -> Case | None:
-        stored = await self.session.get(Case, case_id)
-        if stored is None:
-            return None
-        visible = (await self.session.execute(self._visible().where(Case.id == case_id))).first()
-        ensure_same(stored.client_fingerprint if visible else None, digest, "case", case_id)
-        return stored
+        return await find_retry(self.session, self._visible(), Case, case_id, digest)
 
     def _event(self, case_id: uuid.UUID, action: str, from_status: str | None, to_status: str, note: str | None, data: dict[str, Any]) -> CaseEvent:
         return timeline_entry(CaseEvent, self.actor, {"case_id": case_id}, action, from_status, to_status, note, data)

@@ -30,7 +30,7 @@ from backend.evidence.models import Evidence
 from backend.evidence.schemas import EvidenceDetail, EvidenceFields, EvidenceOut, Owner, UploadIn
 from backend.evidence.upload import PayloadTooLarge, ReceivedFile, hash_file
 from backend.hazards.models import Hazard
-from backend.idempotency import ensure_same, fingerprint
+from backend.idempotency import find_retry, fingerprint
 from backend.inspections.models import Inspection
 from backend.settings import Settings
 from backend.storage import ObjectStore
@@ -120,12 +120,7 @@ class EvidenceService:
         return evidence
 
     async def _existing(self, evidence_id: uuid.UUID, digest: str) -> Evidence | None:
-        evidence = await self.session.get(Evidence, evidence_id)
-        if evidence is None:
-            return None
-        visible = (await self.session.execute(self._visible().where(Evidence.id == evidence_id))).first()
-        ensure_same(self._fingerprint(evidence) if visible else None, digest, "evidence", evidence_id)
-        return evidence
+        return await find_retry(self.session, self._visible(), Evidence, evidence_id, digest, self._fingerprint)
 
     @staticmethod
     def _fingerprint(evidence: Evidence | dict[str, Any]) -> str:

@@ -34,7 +34,7 @@ from backend.hazards.schemas import (
     ReviewIn,
     StatsRow,
 )
-from backend.idempotency import ensure_same, fingerprint
+from backend.idempotency import find_retry, fingerprint
 from backend.pagination import Page, keyset, page_of
 from backend.settings import Settings, get_settings
 from backend.sync.service import record_change, register_serializer
@@ -154,9 +154,8 @@ class HazardService:
             "deadline": deadline,
         }
         digest = fingerprint(content)
-        existing = await self._find(hazard_id)
+        existing = await find_retry(self.session, visible_hazards(self.actor), Hazard, hazard_id, digest)
         if existing is not None:
-            ensure_same(existing.client_fingerprint, digest, "hazard", hazard_id)
             return existing, False
 
         enterprise = await require_enterprise(self.session, self.actor, data.enterprise_id, field="enterprise_id")
@@ -183,9 +182,8 @@ class HazardService:
         )
         if hazard is None:  # a concurrent retry won the race: answer as that one did
             await self.session.rollback()
-            existing = await self._find(hazard_id)
+            existing = await find_retry(self.session, visible_hazards(self.actor), Hazard, hazard_id, digest)
             assert existing is not None
-            ensure_same(existing.client_fingerprint, digest, "hazard", hazard_id)
             return existing, False
         await self.session.commit()
         return hazard, True
@@ -212,16 +210,6 @@ class HazardService:
             if item is None:
                 raise ValidationFailed(f"checklist {checklist.code}@{checklist.version} has no item {item_code}", field="item_code")
         return checklist.topic
-
-    async def _find(self, hazard_id: uuid.UUID) -> Hazard | None:
-        """The hazard if it exists; one outside the caller's scope is a conflict of ids, never a leak of content."""
-        hazard = await self.session.get(Hazard, hazard_id)
-        if hazard is None:
-            return None
-        visible = (await self.session.execute(visible_hazards(self.actor).where(Hazard.id == hazard_id))).first()
-        if visible is None:
-            ensure_same(None, "", "hazard", hazard_id)
-        return hazard
 
     async def get(self, hazard_id: uuid.UUID) -> Hazard:
         query = visible_hazards(self.actor).options(selectinload(Hazard.events)).where(Hazard.id == hazard_id)

@@ -20,7 +20,7 @@ from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.evidence.models import Evidence
 from backend.evidence.service import owned_by_other
 from backend.hazards.service import open_hazard
-from backend.idempotency import ensure_same, fingerprint
+from backend.idempotency import find_retry, fingerprint
 from backend.inspections.models import Inspection, InspectionChecklist, InspectionInspector, InspectionResult
 from backend.inspections.schemas import (
     REQUIRED_ATTENDEES,
@@ -155,11 +155,8 @@ class InspectionService:
         return await self.get(inspection_id), True
 
     async def _existing(self, inspection_id: uuid.UUID, digest: str) -> Inspection | None:
-        stored = (await self.session.execute(select(Inspection).where(Inspection.id == inspection_id))).scalar_one_or_none()
-        if stored is None:
+        if await find_retry(self.session, self._visible(), Inspection, inspection_id, digest) is None:
             return None
-        visible = (await self.session.execute(self._visible().where(Inspection.id == inspection_id))).first()
-        ensure_same(stored.client_fingerprint if visible else None, digest, "inspection", inspection_id)
         return await self.get(inspection_id)
 
     # --- 执法告知 ----------------------------------------------------------------------------------------------
