@@ -9,18 +9,18 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
-from litestar.datastructures import MutableScopeHeaders, State
+from litestar.datastructures import MutableScopeHeaders
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.controller import AgencyController, AuthController, EnterpriseController, UserController
 from backend.accounts.service import AccountService
 from backend.audit import Actor
 from backend.checklists.controller import ChecklistController
 from backend.enforcement.controller import CaseController, discretion, public_decision_list
+from backend.unit_of_work import lost_race_handlers, provide_db_session
 from backend.evidence.controller import EvidenceController
 from backend.hazards.controller import HazardController, lookbacks_due, stats_hazards
 from backend.inspections.controller import InspectionController
@@ -65,12 +65,6 @@ def _request_id_outermost(app_config: AppConfig) -> AppConfig:
     """Runs after the auth plugin has added its middleware, so even a 401 carries the request id."""
     app_config.middleware.insert(0, request_id_middleware)
     return app_config
-
-
-async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
-    """One session per request; services commit their own unit of work, anything left open is rolled back."""
-    async with state.sessionmaker() as session:
-        yield session
 
 
 def store_config(settings: Settings) -> S3Config:
@@ -144,10 +138,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[health, api],
         lifespan=[lifespan],
         dependencies={
-            "db_session": Provide(provide_db_session),
+            "db_session": Provide(provide_db_session),  # the request's unit of work
             "actor": Provide(provide_actor, sync_to_thread=False),
         },
-        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        exception_handlers={**exception_handlers, **lost_race_handlers},  # type: ignore[dict-item]
         on_app_init=[jwt_auth.on_app_init, _request_id_outermost],
         plugins=[SafetyCLIPlugin()],
         openapi_config=OpenAPIConfig(

@@ -56,7 +56,13 @@ def record(
     data: dict[str, Any] | None = None,
 ) -> AuditLog:
     """Add an audit row to the caller's transaction; it commits or rolls back with the change itself."""
-    row = AuditLog(
+    row = entry(actor, action, entity, entity_id, data)
+    session.add(row)
+    return row
+
+
+def entry(actor: Actor, action: str, entity: str, entity_id: Any, data: dict[str, Any] | None = None) -> AuditLog:
+    return AuditLog(
         actor_id=actor.user_id,
         actor_username=actor.username,
         actor_role=actor.role,
@@ -66,5 +72,3 @@ def record(
         request_id=actor.request_id,
         data=to_jsonable_python(data or {}),
     )
-    session.add(row)
-    return row

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from pydantic_core import to_jsonable_python
 
 from backend.settings import get_settings
 
@@ -28,3 +31,19 @@ def end_of_local_day(day: date) -> datetime:
 
 def deadline_after(start: datetime, days: int) -> datetime:
     return end_of_local_day(start.astimezone(agency_zone()).date() + timedelta(days=days))
+
+
+def in_agency_zone(value: datetime) -> datetime:
+    """Every instant the API returns carries the agencies' offset (+08:00), whether it was just written or read back."""
+    return value.astimezone(agency_zone()) if value.tzinfo is not None else value
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-ready copy of `value` (kept in timelines and the audit log) with instants in the agencies' zone."""
+    if isinstance(value, datetime):
+        return in_agency_zone(value).isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return to_jsonable_python(value)

@@ -63,14 +63,31 @@ def to_async_url(url: str) -> str:
     return url
 
 
+# A session opened with this execution option starts its SQLite transaction with BEGIN IMMEDIATE: it takes the
+# database's single write lock up front, so concurrent writers queue (busy_timeout) instead of failing with
+# "database is locked" when a reader tries to upgrade to a writer halfway through.
+SQLITE_WRITE = {"sqlite_begin": "IMMEDIATE"}
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     if "sqlite" in type(dbapi_connection).__module__:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        # The driver's own transaction handling is off; the "begin" listener below emits BEGIN itself, which is
+        # also what makes SAVEPOINT work on SQLite.
+        dbapi_connection.isolation_level = None
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection: Any) -> None:
+    if connection.dialect.name != "sqlite":
+        return
+    mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -81,24 +98,8 @@ def make_engine(url: str) -> AsyncEngine:
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
 
 
 def is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-async def insert_if_absent(session: AsyncSession, model: Any, values: dict[str, Any], conflict_columns: list[str]) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING: True when this call inserted the row, False when one was already there.
-
-    Racing duplicates (two retries of one offline create) end in exactly one row and no error; the caller then reads
-    the existing row and compares it.
-    """
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
-    result = await session.execute(statement)
-    return bool(result.rowcount)

@@ -58,3 +58,18 @@ def page_of(rows: list[Any], limit: int, convert: Any) -> Page[Any]:
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
     return Page[Any](items=[convert(r) for r in rows], next_cursor=next_cursor)
+
+
+def encode_seq(seq: int) -> str:
+    """A cursor for lists in a sequence's order (a case's records)."""
+    return base64.urlsafe_b64encode(json.dumps([seq]).encode()).decode().rstrip("=")
+
+
+def decode_seq(cursor: str) -> int:
+    try:
+        (seq,) = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            raise TypeError
+        return seq
+    except (ValueError, TypeError) as exc:
+        raise ValidationFailed("cursor is not one this API handed out", field="cursor") from exc

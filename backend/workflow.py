@@ -1,28 +1,37 @@
 """State machines as data: one map of allowed moves per workflow, one `transition()` that enforces it.
 
 A move not in the map is `409 invalid_transition` and changes nothing; a move the role may not make is `403`.
-Every move stamps who, when, from, to and why: in the caller's timeline row and in the audit log, in the same
-transaction as the change.
+Every move stamps who, when, from, to and why in the workflow's timeline row and in the audit log, in the same
+transaction as the change. Steps that do not change the status (a governance plan, an extension, a notice) are
+moves from a status to itself, so they are checked and recorded the same way.
+
+Actions a phone sends are replayable: each carries an optional client `id` and a fingerprint of its content, kept
+in the timeline row. Sending the same action again after a lost answer finds that row (`replayed()`) and the caller
+answers as the first time instead of acting twice.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic_core import to_jsonable_python
-from sqlalchemy import JSON, Text
+from sqlalchemy import JSON, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from backend import audit
 from backend.audit import Actor
+from backend.clock import jsonable
 from backend.db import created_at_field, uuid_pk
 from backend.errors import Conflict, Forbidden
+from backend.idempotency import ensure_same, fingerprint
+from backend.wire import Output
+
+ALLOWED_MOVES_KEY = "workflow_moves"  # session.info: the status changes transition() made, checked at flush
 
 
 class TimelineEntry(SQLModel):
@@ -38,9 +47,12 @@ class TimelineEntry(SQLModel):
     note: str | None = Field(default=None, sa_type=Text)
     # what the step carried (an order's deadline, a plan, a review, a look-back ...)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    # the client's id for this action and the fingerprint of what it asked, so a replay is recognised
+    client_id: uuid.UUID | None = Field(default=None, unique=True, index=True)
+    fingerprint: str | None = Field(default=None, max_length=64)
 
 
-class TimelineEntryOut(BaseModel):
+class TimelineEntryOut(Output):
     at: datetime
     actor: str
     action: str
@@ -50,16 +62,6 @@ class TimelineEntryOut(BaseModel):
     data: dict[str, Any]
 
 
-def timeline_entry(
-    model: type[TimelineEntry], actor: Actor, owner: dict[str, Any], action: str, from_status: str | None, to_status: str,
-    note: str | None, data: dict[str, Any] | None = None, **extra: Any,
-) -> Any:
-    return model(
-        **owner, actor_id=actor.user_id, actor=actor.username, action=action, from_status=from_status, to_status=to_status,
-        note=note, data=to_jsonable_python(data or {}), **extra,
-    )
-
-
 @dataclass(frozen=True)
 class Move:
     to: str
@@ -67,8 +69,24 @@ class Move:
 
 
 @dataclass(frozen=True)
+class ActionRequest:
+    """What a phone asked for: its optional client id and the fingerprint of the request's meaning."""
+
+    client_id: uuid.UUID | None
+    fingerprint: str
+
+    @classmethod
+    def of(cls, operation: str, body: BaseModel | None = None) -> ActionRequest:
+        content = body.model_dump(mode="json", exclude={"id"}) if body is not None else {}
+        client_id = getattr(body, "id", None) if body is not None else None
+        return cls(client_id=client_id, fingerprint=fingerprint({"operation": operation, **content}))
+
+
+@dataclass(frozen=True)
 class Workflow:
     entity: str
+    timeline: type[TimelineEntry] | None
+    owner_key: str
     # from-status -> action -> where it leads and who may take it
     allowed: Mapping[str, Mapping[str, Move]]
 
@@ -92,18 +110,61 @@ class Workflow:
         obj: Any,
         action: str,
         actor: Actor,
-        note: str | None,
-        timeline: Callable[[str, str, str], Any] | None = None,
+        *,
+        note: str | None = None,
         data: dict[str, Any] | None = None,
-    ) -> str:
-        """Take `action` on `obj`; returns the status it came from. The only place a status is assigned."""
+        request: ActionRequest | None = None,
+    ) -> TimelineEntry | None:
+        """Take `action` on `obj`: the only place a status is assigned. Returns the timeline row it wrote."""
         current = obj.status
         target = self.check(current, action, actor.role)
         obj.status = target
-        if timeline is not None:
-            session.add(timeline(action, current, target))
-        audit.record(
-            session, actor, f"{self.entity}.{action}", self.entity, obj.id,
-            {"from": current, "to": target, "note": note, **(data or {})},
-        )
-        return current
+        session.info.setdefault(ALLOWED_MOVES_KEY, set()).add((id(obj), target))
+        payload = jsonable(data or {})
+        event = None
+        if self.timeline is not None:
+            event = self.timeline(
+                **{self.owner_key: obj.id},
+                actor_id=actor.user_id, actor=actor.username, action=action, from_status=current, to_status=target,
+                note=note, data=payload,
+                client_id=request.client_id if request else None, fingerprint=request.fingerprint if request else None,
+            )
+            session.add(event)
+        audit.record(session, actor, f"{self.entity}.{action}", self.entity, obj.id, {"from": current, "to": target, "note": note, **payload})
+        return event
+
+    def creation_rows(self, obj: Any, actor: Actor, note: str | None, data: dict[str, Any], action: str = "created") -> list[Any]:
+        """The first timeline row and the audit row of a new `obj` (inserted by the caller in its first status)."""
+        payload = jsonable(data)
+        rows: list[Any] = [audit.entry(actor, f"{self.entity}.create", self.entity, obj.id, {"status": obj.status, **payload})]
+        if self.timeline is not None:
+            rows.append(
+                self.timeline(
+                    **{self.owner_key: obj.id}, actor_id=actor.user_id, actor=actor.username, action=action,
+                    from_status=None, to_status=obj.status, note=note, data=payload,
+                )
+            )
+        return rows
+
+    async def replayed(self, session: AsyncSession, obj: Any, actor: Actor, request: ActionRequest) -> TimelineEntry | None:
+        """The step an earlier send of this same request took on `obj`, if it took effect.
+
+        With a client id: the row carrying that id (another object's or other content is `409 duplicate_conflict`).
+        Without: the object's latest step, when the same person took it with the same content — a retry of a step
+        that changed the status can only be the latest step, because any other step since would have moved it on."""
+        assert self.timeline is not None
+        model = self.timeline
+        owner = getattr(model, self.owner_key)
+        if request.client_id is not None:
+            query = select(model).where(model.client_id == request.client_id)  # type: ignore[arg-type]
+            earlier = (await session.execute(query)).scalar_one_or_none()
+            if earlier is None:
+                return None
+            same = getattr(earlier, self.owner_key) == obj.id and earlier.fingerprint == request.fingerprint
+            ensure_same(request.fingerprint if same else None, request.fingerprint, f"{self.entity} action", request.client_id)
+            return earlier
+        query = select(model).where(owner == obj.id).order_by(model.at.desc(), model.id.desc()).limit(1)  # type: ignore[attr-defined]
+        latest = (await session.execute(query)).scalar_one_or_none()
+        if latest is not None and latest.fingerprint == request.fingerprint and latest.actor_id == actor.user_id:
+            return latest
+        return None

@@ -126,7 +126,7 @@ class World:
 
 async def routine_checklist(world: World, topic: str = "mining", kind: str = "routine") -> dict[str, Any]:
     response = await world.get("inspector_a1", "/api/v1/checklists", params={"topic": topic, "kind": kind})
-    return response.json()[0]
+    return response.json()["items"][0]
 
 
 async def start_inspection(

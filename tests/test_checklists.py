@@ -180,7 +180,7 @@ async def test_version_in_force_is_chosen_by_date(world: World, tmp_path: Path) 
 
     async def listed(on: str) -> dict[str, Any]:
         response = await world.get("inspector_a1", "/api/v1/checklists", params={"topic": "road_transport", "date": on})
-        return next(c for c in response.json() if c["code"] == code)
+        return next(c for c in response.json()["items"] if c["code"] == code)
 
     before = await listed("2022-12-31")
     assert (before["version"], before["superseded"]) == ("2020", False)
@@ -195,7 +195,7 @@ async def test_version_in_force_is_chosen_by_date(world: World, tmp_path: Path) 
     after = await listed("2023-01-01")
     assert (after["version"], after["superseded"]) == ("2023", False)
     too_early = await world.get("inspector_a1", "/api/v1/checklists", params={"topic": "road_transport", "date": "2019-12-31"})
-    assert code not in [c["code"] for c in too_early.json()]
+    assert code not in [c["code"] for c in too_early.json()["items"]]
     old = await world.get("inspector_a1", f"/api/v1/checklists/{checklist_id(code, '2020')}", params={"date": "2024-05-01"})
     assert old.json()["superseded"] is True and "版本 2023" in old.json()["warning"]
 
@@ -203,7 +203,7 @@ async def test_version_in_force_is_chosen_by_date(world: World, tmp_path: Path) 
 async def test_coal_standard_is_flagged_once_its_successor_is_in_force(world: World) -> None:
     async def coal(on: str) -> dict[str, Any]:
         response = await world.get("inspector_a1", "/api/v1/checklists", params={"topic": "mining", "date": on})
-        return next(c for c in response.json() if c["code"] == "coal-mine-major")
+        return next(c for c in response.json()["items"] if c["code"] == "coal-mine-major")
 
     assert (await coal("2026-06-30"))["superseded"] is False
     flagged = await coal("2026-07-01")
@@ -216,7 +216,7 @@ async def test_coal_standard_is_flagged_once_its_successor_is_in_force(world: Wo
 async def test_each_topic_answers_with_major_hazard_items(world: World, topic: str) -> None:
     response = await world.get("inspector_a1", "/api/v1/checklists", params={"topic": topic})
     assert response.status_code == 200
-    checklists = response.json()
+    checklists = response.json()["items"]
     assert {c["topic"] for c in checklists} == {topic}
     assert any(c["kind"] == "major" and c["major_item_count"] > 0 for c in checklists)
     assert any(c["kind"] == "routine" and c["item_count"] >= 10 for c in checklists)
@@ -226,7 +226,7 @@ async def test_each_topic_answers_with_major_hazard_items(world: World, topic: s
 
 async def test_whole_checklist_with_etag_and_304(world: World) -> None:
     listed = await world.get("enterprise_a", "/api/v1/checklists", params={"topic": "hazardous_chemicals", "kind": "major"})
-    hazchem = listed.json()[0]
+    hazchem = listed.json()["items"][0]
     first = await world.get("enterprise_a", f"/api/v1/checklists/{hazchem['id']}")
     assert first.status_code == 200
     body = first.json()

@@ -10,12 +10,16 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.accounts.schemas import AgencyIn, AgencyOut, EnterpriseIn, EnterpriseOut, LoginIn, LoginOut, Role, UserIn, UserOut
+from backend.accounts.schemas import AgencyIn, AgencyOut, EnterpriseIn, EnterpriseOut, LoginIn, LoginOut, UserIn, UserOut
 from backend.accounts.service import AccountService, agency_out, enterprise_out, user_out
 from backend.audit import Actor
 from backend.auth import issue_token, requires_role
 from backend.errors import Unauthorized
 from backend.pagination import DEFAULT_LIMIT, Page
+from backend.vocabulary import Role, Topic
+
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
+ADMIN_ONLY = [requires_role(Role.admin)]
 
 
 def provide_account_service(db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> AccountService:
@@ -53,13 +57,15 @@ class AgencyController(Controller):
     tags = ["accounts"]
     dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
 
-    @post("/", guards=[requires_role("admin")], summary="Create an agency (admin)")
+    @post("/", guards=ADMIN_ONLY, summary="Create an agency (admin)")
     async def create(self, data: JSONBody[AgencyIn], accounts: NamedDependency[AccountService]) -> AgencyOut:
         return agency_out(await accounts.create_agency(data))
 
-    @get("/", summary="Agencies in the caller's scope")
-    async def list(self, accounts: NamedDependency[AccountService]) -> list[AgencyOut]:
-        return [agency_out(a) for a in await accounts.list_agencies()]
+    @get("/", summary="Agencies in the caller's scope (an enterprise user: the agency that supervises it)")
+    async def list(
+        self, accounts: NamedDependency[AccountService], cursor: FromQuery[str | None] = None, limit: Limit = DEFAULT_LIMIT
+    ) -> Page[AgencyOut]:
+        return await accounts.list_agencies(cursor, limit)
 
 
 class UserController(Controller):
@@ -67,17 +73,20 @@ class UserController(Controller):
     tags = ["accounts"]
     dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
 
-    @post("/", guards=[requires_role("admin")], summary="Create a user (admin)")
+    @post("/", guards=ADMIN_ONLY, summary="Create a user (admin)")
     async def create(self, data: JSONBody[UserIn], accounts: NamedDependency[AccountService]) -> UserOut:
         return user_out(await accounts.create_user(data))
 
     @get(
         "/",
-        guards=[requires_role("admin", "inspector", "legal_reviewer")],
-        summary="Users of the caller's agency tree (for choosing co-inspectors and case handlers)",
+        guards=[requires_role(Role.admin, Role.inspector, Role.legal_reviewer)],
+        summary="Users of the caller's agency tree, for choosing co-inspectors and case handlers",
     )
-    async def list(self, accounts: NamedDependency[AccountService], role: FromQuery[Role | None] = None) -> list[UserOut]:
-        return [user_out(u) for u in await accounts.list_users(role)]
+    async def list(
+        self, accounts: NamedDependency[AccountService], role: FromQuery[Role | None] = None, cursor: FromQuery[str | None] = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> Page[UserOut]:
+        return await accounts.list_users(role, cursor, limit)
 
 
 class EnterpriseController(Controller):
@@ -85,7 +94,7 @@ class EnterpriseController(Controller):
     tags = ["accounts"]
     dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
 
-    @post("/", guards=[requires_role("admin", "inspector")], summary="Register an enterprise")
+    @post("/", guards=[requires_role(Role.admin, Role.inspector)], summary="Register an enterprise")
     async def create(self, data: JSONBody[EnterpriseIn], accounts: NamedDependency[AccountService]) -> EnterpriseOut:
         return enterprise_out(await accounts.create_enterprise(data))
 
@@ -93,10 +102,10 @@ class EnterpriseController(Controller):
     async def list(
         self,
         accounts: NamedDependency[AccountService],
-        topic: FromQuery[str | None] = None,
+        topic: FromQuery[Topic | None] = None,
         q: Annotated[str | None, QueryParameter(max_length=100)] = None,
         cursor: FromQuery[str | None] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=200)] = DEFAULT_LIMIT,
+        limit: Limit = DEFAULT_LIMIT,
     ) -> Page[EnterpriseOut]:
         return await accounts.list_enterprises(topic, q, cursor, limit)
 

@@ -6,16 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from backend.accounts.credit_code import credit_code_error
-from backend.topics import TOPICS
-
-Role = Literal["admin", "inspector", "enterprise", "legal_reviewer"]
-
-
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+from backend.vocabulary import Role, Topic
+from backend.wire import Input, Output
 
 
 class LoginIn(Input):
@@ -23,7 +18,7 @@ class LoginIn(Input):
     password: str = Field(min_length=1, max_length=200)
 
 
-class UserOut(BaseModel):
+class UserOut(Output):
     id: uuid.UUID
     username: str
     display_name: str
@@ -33,7 +28,7 @@ class UserOut(BaseModel):
     certificate_no: str | None = None
 
 
-class LoginOut(BaseModel):
+class LoginOut(Output):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
@@ -46,7 +41,7 @@ class AgencyIn(Input):
     parent_id: uuid.UUID | None = None
 
 
-class AgencyOut(BaseModel):
+class AgencyOut(Output):
     id: uuid.UUID
     name: str
     region_code: str
@@ -72,7 +67,7 @@ class Location(Input):
 class EnterpriseIn(Input):
     name: str = Field(min_length=1, max_length=200)
     credit_code: str = Field(description="统一社会信用代码 (GB 32100-2015), 18 characters with a valid check character")
-    topics: list[str] = Field(min_length=1, max_length=len(TOPICS))
+    topics: list[Topic] = Field(min_length=1, max_length=len(Topic))
     agency_id: uuid.UUID
     address: str = Field(min_length=1, max_length=300)
     location: Location | None = None
@@ -90,18 +85,15 @@ class EnterpriseIn(Input):
 
     @field_validator("topics")
     @classmethod
-    def _known_topics(cls, value: list[str]) -> list[str]:
-        unknown = [t for t in value if t not in TOPICS]
-        if unknown:
-            raise ValueError(f"unknown topic(s) {unknown}; known: {sorted(TOPICS)}")
+    def _each_once(cls, value: list[Topic]) -> list[Topic]:
         return sorted(set(value))
 
 
-class EnterpriseOut(BaseModel):
+class EnterpriseOut(Output):
     id: uuid.UUID
     name: str
     credit_code: str
-    topics: list[str]
+    topics: list[Topic]
     agency_id: uuid.UUID
     address: str
     location: Location | None

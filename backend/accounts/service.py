@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import or_, select
+from typing import Any
+
+from sqlalchemy import literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -20,11 +22,12 @@ from backend.accounts.schemas import (
     UserIn,
     UserOut,
 )
-from backend.accounts.scope import agency_subtree_clause, require_agency, require_enterprise, visible_enterprises
+from backend import scope
 from backend.audit import Actor
 from backend.auth import hash_password, verify_password
-from backend.errors import Conflict, Forbidden, ValidationFailed
+from backend.errors import Conflict, ValidationFailed
 from backend.pagination import Page, keyset, page_of
+from backend.vocabulary import AGENCY_STAFF, Role, Topic
 
 
 def user_out(user: User) -> UserOut:
@@ -79,42 +82,35 @@ class AccountService:
         if data.parent_id is None:
             path = f"/{agency_id}/"
         else:
-            parent = await require_agency(self.session, self.actor, data.parent_id, field="parent_id")
+            parent = await scope.one(self.session, self.actor, Agency, data.parent_id, field="parent_id")
             path = f"{parent.path}{agency_id}/"
         agency = Agency(id=agency_id, name=data.name, region_code=data.region_code, parent_id=data.parent_id, path=path)
         self.session.add(agency)
         audit.record(self.session, self.actor, "agency.create", "agency", agency.id, data.model_dump())
-        await self.session.commit()
         return agency
 
-    async def list_agencies(self) -> list[Agency]:
-        if self.actor.role == "enterprise":
-            query = (
-                select(Agency)
-                .join(Enterprise, Enterprise.agency_id == Agency.id)
-                .where(Enterprise.id == self.actor.enterprise_id)
-            )
-        else:
-            query = select(Agency).where(agency_subtree_clause(self.actor))
-        return list((await self.session.execute(query.order_by(Agency.path))).scalars())
+    async def list_agencies(self, cursor: str | None, limit: int) -> Page[AgencyOut]:
+        query = keyset(scope.readable(self.actor, Agency), Agency.created_at, Agency.id, cursor, limit)
+        return page_of(list((await self.session.execute(query)).scalars()), limit, agency_out)
 
     # --- users --------------------------------------------------------------------------------------------
 
     async def create_user(self, data: UserIn) -> User:
-        if data.role in ("inspector", "legal_reviewer") and data.agency_id is None:
+        if data.role in AGENCY_STAFF and data.agency_id is None:
             raise ValidationFailed(f"a {data.role} must belong to an agency", field="agency_id")
-        if data.role == "inspector" and not data.certificate_no:
+        if data.role == Role.inspector and not data.certificate_no:
             raise ValidationFailed("an inspector needs a law-enforcement certificate number (执法证号)", field="certificate_no")
-        if data.role == "enterprise" and data.enterprise_id is None:
+        if data.role == Role.enterprise and data.enterprise_id is None:
             raise ValidationFailed("an enterprise user must belong to an enterprise", field="enterprise_id")
-        if data.role == "enterprise" and data.agency_id is not None:
+        if data.role == Role.enterprise and data.agency_id is not None:
             raise ValidationFailed("an enterprise user belongs to an enterprise, not an agency", field="agency_id")
-        if data.role != "enterprise" and data.enterprise_id is not None:
+        if data.role != Role.enterprise and data.enterprise_id is not None:
             raise ValidationFailed("only enterprise users belong to an enterprise", field="enterprise_id")
         if data.agency_id is not None:
-            await require_agency(self.session, self.actor, data.agency_id, field="agency_id")
+            await scope.one(self.session, self.actor, Agency, data.agency_id, field="agency_id")
         if data.enterprise_id is not None:
-            await require_enterprise(self.session, self.actor, data.enterprise_id, field="enterprise_id")
+            await scope.one(self.session, self.actor, Enterprise, data.enterprise_id, field="enterprise_id")
+        await self._ensure_free(User.username == data.username, "username", f"username {data.username} is taken")
         user = User(
             username=data.username,
             password_hash=hash_password(data.password),
@@ -128,25 +124,21 @@ class AccountService:
         audit.record(
             self.session, self.actor, "user.create", "user", user.id, data.model_dump(exclude={"password"})
         )
-        await self._commit_unique("username", f"username {data.username} is taken")
         return user
 
-    async def list_users(self, role: str | None) -> list[User]:
-        if self.actor.role == "enterprise":
-            raise Forbidden("enterprise users cannot list accounts", code="role_forbidden")
-        query = select(User).join(Agency, Agency.id == User.agency_id, isouter=self.actor.role == "admin")
-        if self.actor.role != "admin":
-            query = query.where(agency_subtree_clause(self.actor))
+    async def list_users(self, role: Role | None, cursor: str | None, limit: int) -> Page[UserOut]:
+        query = scope.readable(self.actor, User)
         if role:
             query = query.where(User.role == role)
-        return list((await self.session.execute(query.order_by(User.username))).scalars())
+        query = keyset(query, User.created_at, User.id, cursor, limit)
+        return page_of(list((await self.session.execute(query)).scalars()), limit, user_out)
 
     async def ensure_admin(self, username: str, password: str) -> User | None:
         """Create the first admin from the environment, once; an existing account is left as it is."""
         existing = (await self.session.execute(select(User).where(User.username == username))).scalar_one_or_none()
         if existing is not None:
             return None
-        user = User(username=username, password_hash=hash_password(password), display_name="系统管理员", role="admin")
+        user = User(username=username, password_hash=hash_password(password), display_name="系统管理员", role=Role.admin)
         self.session.add(user)
         audit.record(self.session, self.actor, "user.create", "user", user.id, {"username": username, "role": "admin"})
         try:
@@ -159,7 +151,12 @@ class AccountService:
     # --- enterprises --------------------------------------------------------------------------------------
 
     async def create_enterprise(self, data: EnterpriseIn) -> Enterprise:
-        await require_agency(self.session, self.actor, data.agency_id, field="agency_id")
+        await scope.one(self.session, self.actor, Agency, data.agency_id, field="agency_id")
+        # The credit code is public registry data (国家企业信用信息公示系统): its being registered here is said alike
+        # whether the enterprise is in the caller's scope or not, and nothing else about it is.
+        await self._ensure_free(
+            Enterprise.credit_code == data.credit_code, "credit_code", f"an enterprise with credit code {data.credit_code} is registered already"
+        )
         enterprise = Enterprise(
             name=data.name,
             credit_code=data.credit_code,
@@ -173,21 +170,15 @@ class AccountService:
         enterprise.topic_rows = [EnterpriseTopic(enterprise_id=enterprise.id, topic=t) for t in data.topics]
         self.session.add(enterprise)
         audit.record(self.session, self.actor, "enterprise.create", "enterprise", enterprise.id, data.model_dump())
-        await self._commit_unique("credit_code", f"an enterprise with credit code {data.credit_code} exists")
         return enterprise
 
     async def get_enterprise(self, enterprise_id: uuid.UUID) -> Enterprise:
-        await require_enterprise(self.session, self.actor, enterprise_id)
-        return await self._load_enterprise(enterprise_id)
-
-    async def _load_enterprise(self, enterprise_id: uuid.UUID) -> Enterprise:
-        query = select(Enterprise).options(selectinload(Enterprise.topic_rows)).where(Enterprise.id == enterprise_id)
-        return (await self.session.execute(query)).scalar_one()
+        return await scope.one(self.session, self.actor, Enterprise, enterprise_id, options=[selectinload(Enterprise.topic_rows)])  # type: ignore[arg-type]
 
     async def list_enterprises(
-        self, topic: str | None, q: str | None, cursor: str | None, limit: int
+        self, topic: Topic | None, q: str | None, cursor: str | None, limit: int
     ) -> Page[EnterpriseOut]:
-        query = visible_enterprises(self.actor).options(selectinload(Enterprise.topic_rows))
+        query = scope.readable(self.actor, Enterprise).options(selectinload(Enterprise.topic_rows))  # type: ignore[arg-type]
         if topic:
             query = query.where(
                 Enterprise.id.in_(select(EnterpriseTopic.enterprise_id).where(EnterpriseTopic.topic == topic))
@@ -202,9 +193,7 @@ class AccountService:
 
     # --- shared -------------------------------------------------------------------------------------------
 
-    async def _commit_unique(self, field: str, message: str) -> None:
-        try:
-            await self.session.commit()
-        except IntegrityError as exc:
-            await self.session.rollback()
-            raise Conflict(message, code="duplicate_conflict", field=field) from exc
+    async def _ensure_free(self, taken: Any, field: str, message: str) -> None:
+        """A unique value already in use is 409 naming the field; one taken by a racing request is caught at flush."""
+        if (await self.session.execute(select(literal(1)).where(taken).limit(1))).first() is not None:
+            raise Conflict(message, code="duplicate_conflict", field=field)

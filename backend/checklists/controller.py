@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.checklists.schemas import ChecklistOut, ChecklistSummary
 from backend.checklists.service import ChecklistService
 from backend.clock import local_today
+from backend.pagination import Page
+from backend.vocabulary import Topic
 
 
 def provide_checklist_service(db_session: NamedDependency[AsyncSession]) -> ChecklistService:
@@ -32,16 +34,20 @@ class ChecklistController(Controller):
     tags = ["checklists"]
     dependencies = {"checklists": Provide(provide_checklist_service, sync_to_thread=False)}
 
-    @get("/", summary="Published checklists: by default the version of each standard in force on the date")
+    @get(
+        "/",
+        summary="Published checklists: by default the version of each standard in force on the date",
+        description="The whole selection comes in one page (it is a few dozen at most): `next_cursor` is always null.",
+    )
     async def list(
         self,
         checklists: NamedDependency[ChecklistService],
-        topic: FromQuery[str | None] = None,
-        kind: FromQuery[str | None] = None,
+        topic: FromQuery[Topic | None] = None,
+        kind: FromQuery[Literal["major", "routine"] | None] = None,
         on: DateParam = None,
         all_versions: FromQuery[bool] = False,
-    ) -> list[ChecklistSummary]:
-        return await checklists.list(topic, kind, on or local_today(), all_versions)
+    ) -> Page[ChecklistSummary]:
+        return Page[ChecklistSummary](items=await checklists.list(topic, kind, on or local_today(), all_versions), next_cursor=None)
 
     @get(
         "/{checklist_id:uuid}",

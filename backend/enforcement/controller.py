@@ -12,10 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import Actor
 from backend.auth import requires_role
+from backend.enforcement.decisions import DecisionService
 from backend.enforcement.discretion import search
+from backend.enforcement.issuing import DocumentIssuer
+from backend.enforcement.publication import public_decisions
+from backend.enforcement.records import RecordService, record_out
 from backend.enforcement.schemas import (
     CaseIn,
     CaseOut,
+    CaseSummary,
     DecisionIn,
     DecisionOut,
     DiscretionOut,
@@ -28,78 +33,120 @@ from backend.enforcement.schemas import (
     RecordOut,
     VerifyOut,
 )
-from backend.enforcement.service import CaseService, decision_out, public_decisions, record_out
+from backend.enforcement.service import CaseAccess, CaseService, decision_out
+from backend.http import content_disposition, header_value
 from backend.pagination import DEFAULT_LIMIT, Page
+from backend.vocabulary import CaseStatus, Role
 
 
-def provide_case_service(
-    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
-) -> CaseService:
-    return CaseService(db_session, actor, request.app.state.store, request.app.state.settings)
+def _provider(service: type[CaseAccess]) -> Provide:
+    def provide(request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> Any:
+        return service(db_session, actor, request.app.state.store, request.app.state.settings)
+
+    return Provide(provide, sync_to_thread=False)
 
 
-HANDLERS = [requires_role("inspector")]
+HANDLERS = [requires_role(Role.inspector)]
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 
 
 class CaseController(Controller):
     path = "/cases"
     tags = ["enforcement"]
-    dependencies = {"cases": Provide(provide_case_service, sync_to_thread=False)}
+    dependencies = {
+        "cases": _provider(CaseService),
+        "records": _provider(RecordService),
+        "decisions": _provider(DecisionService),
+        "documents": _provider(DocumentIssuer),
+    }
 
     @post("/", guards=HANDLERS, summary="立案: open a case with at least two certified handlers")
     async def create(self, data: JSONBody[CaseIn], cases: NamedDependency[CaseService]) -> Response[CaseOut]:
         case, created = await cases.create(data)
         return Response(await cases.detail(case.id), status_code=201 if created else 200)
 
+    @get("/", summary="Cases in the caller's scope: a legal reviewer's 待审核 queue, an inspector's own cases, an enterprise's")
+    async def list(
+        self,
+        cases: NamedDependency[CaseService],
+        status: FromQuery[CaseStatus | None] = None,
+        enterprise_id: FromQuery[uuid.UUID | None] = None,
+        awaiting_my_review: Annotated[
+            bool, QueryParameter(description="legal reviewers: major drafts waiting for review on cases they do not handle")
+        ] = False,
+        handled_by_me: Annotated[bool, QueryParameter(description="cases the caller is a handler of")] = False,
+        cursor: FromQuery[str | None] = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> Page[CaseSummary]:
+        return await cases.list(
+            status=status, enterprise_id=enterprise_id, awaiting_my_review=awaiting_my_review, handled_by_me=handled_by_me,
+            cursor=cursor, limit=limit,
+        )
+
     @post("/{case_id:uuid}/records", guards=HANDLERS, summary="Append to the full-process record (执法全过程记录)")
-    async def add_record(self, case_id: FromPath[uuid.UUID], data: JSONBody[RecordIn], cases: NamedDependency[CaseService]) -> Response[RecordOut]:
-        record, created = await cases.add_record(case_id, data)
+    async def add_record(self, case_id: FromPath[uuid.UUID], data: JSONBody[RecordIn], records: NamedDependency[RecordService]) -> Response[RecordOut]:
+        record, created = await records.add(case_id, data)
         return Response(record_out(record), status_code=201 if created else 200)
 
-    @get("/{case_id:uuid}/records", summary="The record, in order, with its hash chain")
-    async def records(self, case_id: FromPath[uuid.UUID], cases: NamedDependency[CaseService]) -> list[RecordOut]:
-        return [record_out(r) for r in await cases.records(case_id)]
+    @get("/{case_id:uuid}/records", summary="The record, in chain order, with its hashes")
+    async def records(
+        self, case_id: FromPath[uuid.UUID], records: NamedDependency[RecordService], cursor: FromQuery[str | None] = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> Page[RecordOut]:
+        return await records.page(case_id, cursor, limit)
 
     @get("/{case_id:uuid}/verify", summary="Recompute the chain and re-hash the evidence in the store")
-    async def verify(self, case_id: FromPath[uuid.UUID], cases: NamedDependency[CaseService]) -> VerifyOut:
-        return await cases.verify(case_id)
+    async def verify(self, case_id: FromPath[uuid.UUID], records: NamedDependency[RecordService]) -> VerifyOut:
+        return await records.verify(case_id)
 
     @post("/{case_id:uuid}/decision", guards=HANDLERS, status_code=200, summary="Draft the decision (major ones go to legal review)")
-    async def decision(self, case_id: FromPath[uuid.UUID], data: JSONBody[DecisionIn], cases: NamedDependency[CaseService]) -> DecisionOut:
-        decision = await cases.draft_decision(case_id, data)
+    async def decision(
+        self, case_id: FromPath[uuid.UUID], data: JSONBody[DecisionIn], decisions: NamedDependency[DecisionService],
+        cases: NamedDependency[CaseService],
+    ) -> DecisionOut:
+        decision = await decisions.draft(case_id, data)
         return decision_out(decision, (await cases.detail(case_id)).status)
 
     @post(
         "/{case_id:uuid}/legal-review",
-        guards=[requires_role("legal_reviewer")],
+        guards=[requires_role(Role.legal_reviewer)],
         status_code=200,
         summary="法制审核: approve or return (a reviewer of the case's agency tree, never a handler)",
     )
     async def legal_review(
-        self, case_id: FromPath[uuid.UUID], data: JSONBody[LegalReviewIn], cases: NamedDependency[CaseService]
+        self, case_id: FromPath[uuid.UUID], data: JSONBody[LegalReviewIn], decisions: NamedDependency[DecisionService]
     ) -> LegalReviewOut:
-        return LegalReviewOut.model_validate(await cases.legal_review(case_id, data), from_attributes=True)
+        return LegalReviewOut.model_validate(await decisions.legal_review(case_id, data), from_attributes=True)
 
     @post("/{case_id:uuid}/decide", guards=HANDLERS, status_code=200, summary="Decide; issues the 行政处罚决定书")
-    async def decide(self, case_id: FromPath[uuid.UUID], cases: NamedDependency[CaseService]) -> CaseOut:
-        await cases.decide(case_id)
+    async def decide(self, case_id: FromPath[uuid.UUID], decisions: NamedDependency[DecisionService], cases: NamedDependency[CaseService]) -> CaseOut:
+        await decisions.decide(case_id)
         return await cases.detail(case_id)
 
     @post("/{case_id:uuid}/extension", guards=HANDLERS, status_code=200, summary="Record an approved extension of the time limit")
-    async def extension(self, case_id: FromPath[uuid.UUID], data: JSONBody[ExtensionIn], cases: NamedDependency[CaseService]) -> CaseOut:
-        await cases.extend(case_id, data)
+    async def extension(
+        self, case_id: FromPath[uuid.UUID], data: JSONBody[ExtensionIn], decisions: NamedDependency[DecisionService],
+        cases: NamedDependency[CaseService],
+    ) -> CaseOut:
+        await decisions.extend(case_id, data)
         return await cases.detail(case_id)
 
-    @get("/{case_id:uuid}/documents/{doc_type:str}", summary="An enforcement document as PDF (issued and numbered once)")
-    async def document(self, case_id: FromPath[uuid.UUID], doc_type: FromPath[DocumentType], cases: NamedDependency[CaseService]) -> Response[bytes]:
-        issued, pdf = await cases.document(case_id, doc_type)
+    @get(
+        "/{case_id:uuid}/documents/{doc_type:str}",
+        opt={"writes": True},  # the first request of a handler issues and numbers the document
+        summary="An enforcement document as PDF (issued and numbered once)",
+    )
+    async def document(
+        self, case_id: FromPath[uuid.UUID], doc_type: FromPath[DocumentType], documents: NamedDependency[DocumentIssuer]
+    ) -> Response[bytes]:
+        issued, pdf = await documents.document(case_id, doc_type)
         return Response(
             pdf,
             media_type="application/pdf",
             headers={
-                "X-Document-Number": issued.number.encode("utf-8").decode("latin-1"),
+                "X-Document-Number": header_value(issued.number),
                 "X-Content-SHA256": issued.sha256,
-                "Content-Disposition": f'inline; filename="{doc_type}.pdf"',
+                "Content-Disposition": content_disposition(f"{doc_type}.pdf", inline=True),
             },
         )
 
@@ -109,7 +156,7 @@ class CaseController(Controller):
 
 
 @get("/discretion", tags=["enforcement"], summary="The discretion table (自由裁量基准)")
-async def discretion(q: FromQuery[str | None] = None) -> DiscretionOut:
+async def discretion(q: Annotated[str | None, QueryParameter(max_length=100)] = None) -> DiscretionOut:
     return DiscretionOut(items=search(q))
 
 
@@ -117,6 +164,6 @@ async def discretion(q: FromQuery[str | None] = None) -> DiscretionOut:
 async def public_decision_list(
     db_session: NamedDependency[AsyncSession],
     cursor: FromQuery[str | None] = None,
-    limit: Annotated[int, QueryParameter(ge=1, le=200)] = DEFAULT_LIMIT,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> Page[PublicDecision]:
     return await public_decisions(db_session, cursor, limit)

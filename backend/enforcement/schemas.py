@@ -6,15 +6,15 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, Field
 
-from backend.accounts.schemas import Input, Location
+from backend.vocabulary import CaseStatus, MeasureType
+
+from backend.accounts.schemas import Location
+from backend.wire import ActionIn, Input, Output
 from backend.workflow import TimelineEntryOut
 
 RecordKind = Literal["notice", "onsite_check", "feedback", "interview", "sampling", "measure", "delivery", "note"]
-MeasureType = Literal[
-    "warning", "fine", "confiscate", "order_rectification", "suspend_production", "suspend_license", "revoke_license", "close"
-]
 # 行政处罚法 第五十八条 (一)–(四): grounds on which the handler marks a decision major
 MajorGround = Literal["public_interest", "major_rights_after_hearing", "complex_case", "required_by_law"]
 DocumentType = Literal["inspection_record", "rectification_order", "penalty_decision"]
@@ -25,7 +25,9 @@ class CaseIn(Input):
     enterprise_id: uuid.UUID
     inspection_id: uuid.UUID | None = None
     title: str = Field(min_length=1, max_length=300)
-    handler_ids: list[uuid.UUID] = Field(min_length=2, max_length=10, description="at least two certified inspectors")
+    handler_ids: list[uuid.UUID] = Field(
+        min_length=1, max_length=10, description="the handlers besides the caller, who is always one: at least two certified in all"
+    )
 
 
 class RecordIn(Input):
@@ -37,12 +39,12 @@ class RecordIn(Input):
     location: Location | None = None
 
 
-class EvidenceRef(BaseModel):
+class EvidenceRef(Output):
     id: uuid.UUID
     sha256: str
 
 
-class RecordOut(BaseModel):
+class RecordOut(Output):
     id: uuid.UUID
     case_id: uuid.UUID
     seq: int
@@ -57,7 +59,7 @@ class RecordOut(BaseModel):
     hash: str
 
 
-class VerifyOut(BaseModel):
+class VerifyOut(Output):
     valid: bool
     length: int
     head: str
@@ -65,7 +67,7 @@ class VerifyOut(BaseModel):
     problem: str | None = None
 
 
-class DiscretionItem(BaseModel):
+class DiscretionItem(Output):
     id: str
     law: str
     article: str
@@ -79,7 +81,7 @@ class DiscretionItem(BaseModel):
     notes: str | None = None
 
 
-class DiscretionOut(BaseModel):
+class DiscretionOut(Output):
     items: list[DiscretionItem]
 
 
@@ -89,7 +91,7 @@ class MeasureIn(Input):
     basis_id: str = Field(min_length=1, max_length=40, description="a discretion table entry")
 
 
-class DecisionIn(Input):
+class DecisionIn(ActionIn):
     measures: list[MeasureIn] = Field(min_length=1, max_length=10)
     facts: str = Field(min_length=1, max_length=20000)
     reasoning: str = Field(min_length=1, max_length=20000)
@@ -97,7 +99,7 @@ class DecisionIn(Input):
     major_grounds: list[MajorGround] = Field(default_factory=list, description="行政处罚法 第五十八条 grounds")
 
 
-class MeasureOut(BaseModel):
+class MeasureOut(Output):
     type: MeasureType
     amount: int | None
     basis_id: str
@@ -105,10 +107,10 @@ class MeasureOut(BaseModel):
     position_in_range: float | None = Field(description="where the amount sits in the statutory range: 0 = minimum, 1 = maximum")
 
 
-class DecisionOut(BaseModel):
+class DecisionOut(Output):
     id: uuid.UUID
     case_id: uuid.UUID
-    status: str
+    status: CaseStatus
     measures: list[MeasureOut]
     facts: str
     reasoning: str
@@ -117,12 +119,12 @@ class DecisionOut(BaseModel):
     created_at: datetime
 
 
-class LegalReviewIn(Input):
+class LegalReviewIn(ActionIn):
     decision: Literal["approve", "return"]
     opinion: str = Field(min_length=1, max_length=8000)
 
 
-class LegalReviewOut(BaseModel):
+class LegalReviewOut(Output):
     id: uuid.UUID
     decision_id: uuid.UUID
     reviewer_id: uuid.UUID
@@ -131,13 +133,13 @@ class LegalReviewOut(BaseModel):
     created_at: datetime
 
 
-class ExtensionIn(Input):
+class ExtensionIn(ActionIn):
     until: date | AwareDatetime = Field(description="the new last day for the decision")
     reason: str = Field(min_length=1, max_length=4000)
     approved_by: str = Field(min_length=1, max_length=100, description="the agency head who approved it (负责人)")
 
 
-class DocumentOut(BaseModel):
+class DocumentOut(Output):
     type: str
     number: str
     sha256: str
@@ -145,33 +147,37 @@ class DocumentOut(BaseModel):
     issued_at: datetime
 
 
-class CaseOut(BaseModel):
+class CaseSummary(Output):
     id: uuid.UUID
     enterprise_id: uuid.UUID
     agency_id: uuid.UUID
     inspection_id: uuid.UUID | None
     title: str
-    status: str
-    handler_ids: list[uuid.UUID]
+    status: CaseStatus
     opened_at: datetime
     decide_by: datetime
     record_count: int
-    head_hash: str
     decided_at: datetime | None
+    updated_at: datetime
+
+
+class CaseOut(CaseSummary):
+    handler_ids: list[uuid.UUID]
+    head_hash: str
     decision: DecisionOut | None
     reviews: list[LegalReviewOut]
     history: list[TimelineEntryOut]
     documents: list[DocumentOut]
 
 
-class PublicMeasure(BaseModel):
+class PublicMeasure(Output):
     type: MeasureType
     amount: int | None
     law: str
     article: str
 
 
-class PublicDecision(BaseModel):
+class PublicDecision(Output):
     decision_number: str
     enterprise_name: str
     credit_code: str

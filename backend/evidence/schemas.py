@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from backend.accounts.schemas import Input
+from backend.wire import Input
 
 EvidenceKind = Literal["photo", "audio", "video", "document"]
 

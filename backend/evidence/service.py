@@ -14,15 +14,12 @@ from datetime import timedelta
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend import audit
-from backend.accounts.models import Agency, Enterprise
-from backend.accounts.scope import agency_subtree_clause, enterprise_clause, in_enterprise_scope
+from backend import audit, scope
 from backend.audit import Actor
 from backend.clock import now
-from backend.db import insert_if_absent
 from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.enforcement.models import Case
 from backend.evidence.media import PhotoFacts, inspect_photo, read_head, sniff
@@ -34,10 +31,15 @@ from backend.idempotency import find_retry, fingerprint
 from backend.inspections.models import Inspection
 from backend.settings import Settings
 from backend.storage import ObjectStore
+from backend.unit_of_work import concurrent_change, insert_once, track
+from backend.vocabulary import EvidenceStatus, InspectionStatus, Role
 from backend.workflow import Move, Workflow
 
-EVERYONE = frozenset({"admin", "inspector", "enterprise", "legal_reviewer"})
-EVIDENCE_WORKFLOW = Workflow("evidence", {"pending": {"upload_verified": Move("stored", EVERYONE)}})
+EVERYONE = frozenset(Role)
+EVIDENCE_WORKFLOW = Workflow(
+    "evidence", None, "evidence_id", {EvidenceStatus.pending: {"upload_verified": Move(EvidenceStatus.stored, EVERYONE)}}
+)
+track(Evidence, "evidence", feed=None)
 UPLOAD_LINK_TTL = timedelta(minutes=30)
 DOWNLOAD_LINK_TTL = timedelta(minutes=10)
 
@@ -71,56 +73,26 @@ class EvidenceService:
     async def _owner_enterprise(self, owner: Owner) -> uuid.UUID:
         """The enterprise whose evidence this is, after checking the caller may add evidence to that owner."""
         if owner.inspection_id is not None:
-            if self.actor.role not in ("inspector", "admin"):
+            if self.actor.role not in (Role.inspector, Role.admin):
                 raise Forbidden("only inspectors add evidence to an inspection", code="role_forbidden")
-            found = (
-                await self.session.execute(
-                    select(Inspection.enterprise_id, Inspection.status)
-                    .join(Enterprise, Enterprise.id == Inspection.enterprise_id)
-                    .join(Agency, Agency.id == Enterprise.agency_id)
-                    .where(Inspection.id == owner.inspection_id, enterprise_clause(self.actor))
-                )
-            ).first()
-            if found is None:
-                raise ValidationFailed("inspection not found", code="inspection_not_found", field="inspection_id")
-            if found.status != "in_progress":
+            inspection = await scope.one(self.session, self.actor, Inspection, owner.inspection_id, field="inspection_id")
+            if inspection.status != InspectionStatus.in_progress:
                 raise Conflict("the inspection is submitted and takes no new evidence", code="inspection_submitted")
-            return found.enterprise_id
-        elif owner.hazard_id is not None:
-            if self.actor.role not in ("inspector", "enterprise", "admin"):
+            return inspection.enterprise_id
+        if owner.hazard_id is not None:
+            if self.actor.role not in (Role.inspector, Role.enterprise, Role.admin):
                 raise Forbidden("only inspectors and the enterprise add evidence to a hazard", code="role_forbidden")
-            query = (
-                select(Hazard.enterprise_id)
-                .join(Enterprise, Enterprise.id == Hazard.enterprise_id)
-                .join(Agency, Agency.id == Enterprise.agency_id)
-                .where(Hazard.id == owner.hazard_id, enterprise_clause(self.actor))
-            )
-            field, what = "hazard_id", "hazard"
-        else:
-            if self.actor.role not in ("inspector", "admin"):
-                raise Forbidden("only the case's handlers add evidence to a case", code="role_forbidden")
-            query = (
-                select(Case.enterprise_id)
-                .join(Agency, Agency.id == Case.agency_id)
-                .where(Case.id == owner.case_id, agency_subtree_clause(self.actor))
-            )
-            field, what = "case_id", "case"
-        enterprise_id = (await self.session.execute(query)).scalar_one_or_none()
-        if enterprise_id is None:
-            raise ValidationFailed(f"{what} not found", code=f"{what}_not_found", field=field)
-        return enterprise_id
-
-    def _visible(self) -> Any:
-        return in_enterprise_scope(Evidence, self.actor)
+            return (await scope.one(self.session, self.actor, Hazard, owner.hazard_id, field="hazard_id")).enterprise_id
+        if self.actor.role not in (Role.inspector, Role.admin):
+            raise Forbidden("only the case's handlers add evidence to a case", code="role_forbidden")
+        assert owner.case_id is not None
+        return (await scope.one(self.session, self.actor, Case, owner.case_id, field="case_id")).enterprise_id
 
     async def get(self, evidence_id: uuid.UUID) -> Evidence:
-        evidence = (await self.session.execute(self._visible().where(Evidence.id == evidence_id))).scalar_one_or_none()
-        if evidence is None:
-            raise NotFound(f"evidence {evidence_id} not found", code="evidence_not_found")
-        return evidence
+        return await scope.one(self.session, self.actor, Evidence, evidence_id)
 
     async def _existing(self, evidence_id: uuid.UUID, digest: str) -> Evidence | None:
-        return await find_retry(self.session, self._visible(), Evidence, evidence_id, digest, self._fingerprint)
+        return await find_retry(self.session, scope.readable(self.actor, Evidence), Evidence, evidence_id, digest, self._fingerprint)
 
     @staticmethod
     def _fingerprint(evidence: Evidence | dict[str, Any]) -> str:
@@ -150,7 +122,7 @@ class EvidenceService:
 
     async def _stored_already(self, sha256: str) -> bool:
         """Whether these bytes were stored before (asked of the database: cheaper than asking the store)."""
-        query = select(Evidence.id).where(Evidence.sha256 == sha256, Evidence.status == "stored").limit(1)
+        query = select(Evidence.id).where(Evidence.sha256 == sha256, Evidence.status == EvidenceStatus.stored).limit(1)
         return (await self.session.execute(query)).first() is not None
 
     async def _store(self, received: ReceivedFile, content_type: str, facts: PhotoFacts | None) -> None:
@@ -179,7 +151,7 @@ class EvidenceService:
         values = {
             "id": evidence_id,
             "kind": fields.kind,
-            "status": "stored",
+            "status": EvidenceStatus.stored,
             "sha256": received.sha256,
             "size": received.size,
             "content_type": content_type,
@@ -199,14 +171,14 @@ class EvidenceService:
         return await self._insert(values, digest)
 
     async def _insert(self, values: dict[str, Any], digest: str) -> tuple[Evidence, bool]:
-        if not await insert_if_absent(self.session, Evidence, values, ["id"]):
-            await self.session.rollback()
+        evidence = Evidence(**values)
+        recorded = audit.entry(self.actor, "evidence.create", "evidence", values["id"], {k: v for k, v in values.items() if k != "id"})
+        if not await insert_once(self.session, evidence, recorded):
             existing = await self._existing(values["id"], digest)
-            assert existing is not None
+            if existing is None:
+                raise concurrent_change()
             return existing, False
-        audit.record(self.session, self.actor, "evidence.create", "evidence", values["id"], {k: v for k, v in values.items() if k != "id"})
-        await self.session.commit()
-        return Evidence(**values), True
+        return evidence, True
 
     # --- presigned upload -------------------------------------------------------------------------------------
 
@@ -223,7 +195,7 @@ class EvidenceService:
             values = {
                 "id": evidence_id,
                 "kind": data.kind,
-                "status": "pending",
+                "status": EvidenceStatus.pending,
                 "declared_sha256": data.sha256,
                 "size": data.size,
                 "content_type": data.content_type,
@@ -244,7 +216,7 @@ class EvidenceService:
 
     async def complete_upload(self, evidence_id: uuid.UUID) -> Evidence:
         evidence = await self.get(evidence_id)
-        if evidence.status == "stored":
+        if evidence.status == EvidenceStatus.stored:
             return evidence
         upload_key = evidence.object_key
         if await self.store.stat(upload_key) is None:
@@ -270,9 +242,9 @@ class EvidenceService:
             received.discard()
         await self.store.delete(upload_key)
         evidence = await self.session.get(Evidence, evidence_id, with_for_update=True) or evidence
-        if evidence.status == "stored":  # a concurrent complete finished first
+        if evidence.status == EvidenceStatus.stored:  # a concurrent complete finished first
             return evidence
-        EVIDENCE_WORKFLOW.transition(self.session, evidence, "upload_verified", self.actor, "upload verified", data={"sha256": received.sha256})
+        EVIDENCE_WORKFLOW.transition(self.session, evidence, "upload_verified", self.actor, note="upload verified", data={"sha256": received.sha256})
         evidence.sha256 = received.sha256
         evidence.content_type = content_type
         evidence.object_key = original_key(received.sha256)
@@ -283,7 +255,6 @@ class EvidenceService:
             if evidence.lat is None and facts.lat is not None:
                 evidence.lat, evidence.lng = facts.lat, facts.lng
         evidence.captured_at = evidence.captured_at or now()
-        await self.session.commit()
         return evidence
 
     async def _download(self, key: str) -> ReceivedFile:
@@ -297,7 +268,7 @@ class EvidenceService:
 
     async def detail(self, evidence_id: uuid.UUID) -> EvidenceDetail:
         evidence = await self.get(evidence_id)
-        stored = evidence.status == "stored"
+        stored = evidence.status == EvidenceStatus.stored
         return EvidenceDetail(
             **evidence_out(evidence).model_dump(),
             download_url=await self.store.presigned_get(evidence.object_key, DOWNLOAD_LINK_TTL) if stored else None,
@@ -310,17 +281,7 @@ class EvidenceService:
 
     async def content(self, evidence_id: uuid.UUID) -> tuple[Evidence, AsyncIterator[bytes]]:
         evidence = await self.get(evidence_id)
-        if evidence.status != "stored":
+        if evidence.status != EvidenceStatus.stored:
             raise NotFound("the upload of this evidence has not been completed", code="evidence_pending")
         return evidence, self.store.stream(evidence.object_key)
 
-
-async def owned_by_other(session: AsyncSession, inspection_id: uuid.UUID, evidence_ids: set[str]) -> list[str]:
-    """Ids among these that exist but belong to something other than this inspection."""
-    if not evidence_ids:
-        return []
-    query = select(Evidence.id).where(
-        Evidence.id.in_([uuid.UUID(e) for e in evidence_ids]),
-        func.coalesce(Evidence.inspection_id != inspection_id, True),
-    )
-    return sorted(str(e) for e in (await session.execute(query)).scalars())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import Actor
 from backend.auth import requires_role
+from backend.hazards.rectification import RectificationService
 from backend.hazards.schemas import (
     GovernancePlanIn,
     HazardDetail,
     HazardIn,
     HazardOut,
-    Level,
     LookbackIn,
     OrderIn,
     PlanOut,
@@ -25,24 +25,33 @@ from backend.hazards.schemas import (
     ReviewIn,
     StatsOut,
 )
-from backend.hazards.service import HazardService, hazard_detail, hazard_stats
+from backend.hazards.service import HazardService, hazard_detail
+from backend.hazards.stats import GroupBy, hazard_stats
 from backend.pagination import DEFAULT_LIMIT, Page
+from backend.vocabulary import HazardLevel, HazardStatus, Role, Topic
 
 
-def provide_hazard_service(
+def provide_hazard_service(db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> HazardService:
+    return HazardService(db_session, actor)
+
+
+def provide_rectification_service(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
-) -> HazardService:
-    return HazardService(db_session, actor, request.app.state.settings)
+) -> RectificationService:
+    return RectificationService(db_session, actor, request.app.state.settings)
 
 
-INSPECTOR_ONLY = [requires_role("inspector")]
-ENTERPRISE_ONLY = [requires_role("enterprise")]
+INSPECTOR_ONLY = [requires_role(Role.inspector)]
+ENTERPRISE_ONLY = [requires_role(Role.enterprise)]
 
 
 class HazardController(Controller):
     path = "/hazards"
     tags = ["hazards"]
-    dependencies = {"hazards": Provide(provide_hazard_service, sync_to_thread=False)}
+    dependencies = {
+        "hazards": Provide(provide_hazard_service, sync_to_thread=False),
+        "rectification": Provide(provide_rectification_service, sync_to_thread=False),
+    }
 
     @post(
         "/",
@@ -58,9 +67,9 @@ class HazardController(Controller):
         self,
         hazards: NamedDependency[HazardService],
         enterprise_id: FromQuery[uuid.UUID | None] = None,
-        status: FromQuery[str | None] = None,
-        level: FromQuery[Level | None] = None,
-        topic: FromQuery[str | None] = None,
+        status: FromQuery[HazardStatus | None] = None,
+        level: FromQuery[HazardLevel | None] = None,
+        topic: FromQuery[Topic | None] = None,
         overdue: FromQuery[bool | None] = None,
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = DEFAULT_LIMIT,
@@ -70,21 +79,27 @@ class HazardController(Controller):
         )
 
     @post("/{hazard_id:uuid}/order", guards=INSPECTOR_ONLY, status_code=200, summary="责令限期整改; a new order extends")
-    async def order(self, hazard_id: FromPath[uuid.UUID], data: JSONBody[OrderIn], hazards: NamedDependency[HazardService]) -> HazardDetail:
-        return hazard_detail(await hazards.order(hazard_id, data))
+    async def order(
+        self, hazard_id: FromPath[uuid.UUID], data: JSONBody[OrderIn], rectification: NamedDependency[RectificationService],
+        hazards: NamedDependency[HazardService],
+    ) -> HazardDetail:
+        await rectification.order(hazard_id, data)
+        return hazard_detail(await hazards.get(hazard_id))
 
     @post("/{hazard_id:uuid}/governance-plan", guards=ENTERPRISE_ONLY, summary="重大事故隐患治理方案 (major hazards)")
     async def governance_plan(
-        self, hazard_id: FromPath[uuid.UUID], data: JSONBody[GovernancePlanIn], hazards: NamedDependency[HazardService]
-    ) -> PlanOut:
-        event = await hazards.add_plan(hazard_id, data)
-        return PlanOut(id=event.id, hazard_id=hazard_id, at=event.at, plan=data)
+        self, hazard_id: FromPath[uuid.UUID], data: JSONBody[GovernancePlanIn], rectification: NamedDependency[RectificationService]
+    ) -> Response[PlanOut]:
+        event, created = await rectification.add_plan(hazard_id, data)
+        return Response(PlanOut(id=event.id, hazard_id=hazard_id, at=event.at, plan=data), status_code=201 if created else 200)
 
     @post("/{hazard_id:uuid}/rectifications", guards=ENTERPRISE_ONLY, status_code=200, summary="Proof of the fix → pending_review")
-    async def rectification(
-        self, hazard_id: FromPath[uuid.UUID], data: JSONBody[RectificationIn], hazards: NamedDependency[HazardService]
+    async def rectify(
+        self, hazard_id: FromPath[uuid.UUID], data: JSONBody[RectificationIn], rectification: NamedDependency[RectificationService],
+        hazards: NamedDependency[HazardService],
     ) -> HazardDetail:
-        return hazard_detail(await hazards.submit_rectification(hazard_id, data))
+        await rectification.submit_proof(hazard_id, data)
+        return hazard_detail(await hazards.get(hazard_id))
 
     @post(
         "/{hazard_id:uuid}/review",
@@ -92,14 +107,20 @@ class HazardController(Controller):
         status_code=200,
         summary="Accept (closed) or reject (rectifying) the fix",
     )
-    async def review(self, hazard_id: FromPath[uuid.UUID], data: JSONBody[ReviewIn], hazards: NamedDependency[HazardService]) -> HazardDetail:
-        return hazard_detail(await hazards.review(hazard_id, data))
+    async def review(
+        self, hazard_id: FromPath[uuid.UUID], data: JSONBody[ReviewIn], rectification: NamedDependency[RectificationService],
+        hazards: NamedDependency[HazardService],
+    ) -> HazardDetail:
+        await rectification.review(hazard_id, data)
+        return hazard_detail(await hazards.get(hazard_id))
 
     @post("/{hazard_id:uuid}/lookback", guards=INSPECTOR_ONLY, status_code=200, summary="回头看: held → verified, recurred → rectifying")
     async def lookback(
-        self, hazard_id: FromPath[uuid.UUID], data: JSONBody[LookbackIn], hazards: NamedDependency[HazardService]
+        self, hazard_id: FromPath[uuid.UUID], data: JSONBody[LookbackIn], rectification: NamedDependency[RectificationService],
+        hazards: NamedDependency[HazardService],
     ) -> HazardDetail:
-        return hazard_detail(await hazards.lookback(hazard_id, data))
+        await rectification.lookback(hazard_id, data)
+        return hazard_detail(await hazards.get(hazard_id))
 
     @get("/{hazard_id:uuid}", summary="One hazard with its timeline (404 outside the caller's scope)")
     async def get(self, hazard_id: FromPath[uuid.UUID], hazards: NamedDependency[HazardService]) -> HazardDetail:
@@ -116,11 +137,10 @@ async def lookbacks_due(
     return await hazards.due_lookbacks(cursor, limit)
 
 
-@get("/stats/hazards", tags=["hazards"], guards=[requires_role("admin", "inspector", "legal_reviewer", "enterprise")],
-     summary="Hazard figures for supervisors: counts by status, overdue, median days to close, look-back outcomes")
+@get("/stats/hazards", tags=["hazards"], summary="Hazard figures for supervisors: counts by status, overdue, median days to close, look-back outcomes")
 async def stats_hazards(
     db_session: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
-    group_by: Annotated[Literal["topic", "level", "status", "agency", "enterprise"], QueryParameter()] = "topic",
+    group_by: FromQuery[GroupBy] = GroupBy.topic,
 ) -> StatsOut:
     return StatsOut(group_by=group_by, groups=await hazard_stats(db_session, actor, group_by))

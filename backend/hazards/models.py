@@ -35,7 +35,9 @@ class Hazard(SQLModel, table=True):
     enterprise_id: uuid.UUID = Field(foreign_key="enterprise.id")
     topic: str = Field(max_length=40)
     level: str = Field(max_length=16)  # general | major
-    description: str = Field(sa_column=Column(Text, nullable=False))
+    description: str = Field(sa_column=Column(Text, nullable=False))  # in the reporter's own words
+    note: str | None = Field(default=None, sa_column=Column(Text))  # the inspector's note on the checklist result
+    item_text: str | None = Field(default=None, sa_column=Column(Text))  # the checklist item it was found under
     status: str = Field(max_length=20)
     source: str = Field(max_length=20)  # inspection | inspector | self_inspection
     inspection_id: uuid.UUID | None = Field(default=None, foreign_key="inspection.id", index=True)

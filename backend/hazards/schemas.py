@@ -6,54 +6,55 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, Field
 
-from backend.accounts.schemas import Input
+from backend.vocabulary import HazardLevel, HazardSource, HazardStatus, Topic
+from backend.wire import ActionIn, Input, Output
 from backend.workflow import TimelineEntryOut
 
-Level = Literal["general", "major"]
+DEADLINE = "a date means the end of that day in the agencies' zone (Asia/Shanghai)"
 
 
 class HazardIn(Input):
     id: uuid.UUID | None = None
     enterprise_id: uuid.UUID
-    level: Level
+    level: HazardLevel
     description: str = Field(min_length=1, max_length=4000)
     item_code: str | None = Field(default=None, max_length=40)
     checklist_id: uuid.UUID | None = None
     evidence_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
-    deadline: date | AwareDatetime | None = Field(default=None, description="a date means the end of that day (Asia/Shanghai)")
+    deadline: date | AwareDatetime | None = Field(default=None, description=DEADLINE)
 
 
-class OrderIn(Input):
+class OrderIn(ActionIn):
     """责令限期整改: the first order starts the rectification; a later one is the only way to extend it."""
 
-    deadline: date | AwareDatetime = Field(description="a date means the end of that day (Asia/Shanghai)")
+    deadline: date | AwareDatetime = Field(description=DEADLINE)
     measures: str = Field(min_length=1, max_length=4000)
 
 
-class GovernancePlanIn(Input):
+class GovernancePlanIn(ActionIn):
     """重大事故隐患治理方案: 目标和任务、方法和措施、经费和物资、负责的机构和人员、时限和要求、安全措施和应急预案."""
 
     objective: str = Field(min_length=1, max_length=4000)
     measures: str = Field(min_length=1, max_length=4000)
-    funds: int = Field(ge=0, description="yuan")
+    funds: int = Field(ge=0, le=10**12, description="yuan")
     responsible_person: str = Field(min_length=1, max_length=100)
-    deadline: date | AwareDatetime
+    deadline: date | AwareDatetime = Field(description=DEADLINE)
     safeguards: str = Field(min_length=1, max_length=4000)
 
 
-class RectificationIn(Input):
+class RectificationIn(ActionIn):
     description: str = Field(min_length=1, max_length=8000)
     evidence_ids: list[uuid.UUID] = Field(min_length=1, max_length=50, description="photos of the fix, at least one")
 
 
-class ReviewIn(Input):
+class ReviewIn(ActionIn):
     decision: Literal["accept", "reject"]
     opinion: str = Field(min_length=1, max_length=4000)
 
 
-class LookbackIn(Input):
+class LookbackIn(ActionIn):
     outcome: Literal["held", "recurred"]
     note: str = Field(min_length=1, max_length=4000)
     evidence_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
@@ -62,14 +63,16 @@ class LookbackIn(Input):
     )
 
 
-class HazardOut(BaseModel):
+class HazardOut(Output):
     id: uuid.UUID
     enterprise_id: uuid.UUID
-    topic: str
-    level: Level
-    description: str
-    status: str
-    source: str
+    topic: Topic
+    level: HazardLevel
+    description: str = Field(description="the hazard in the reporter's own words")
+    note: str | None = Field(description="the inspector's note on the checklist result it came from")
+    item_text: str | None = Field(description="the text of the checklist item it was found under")
+    status: HazardStatus
+    source: HazardSource
     inspection_id: uuid.UUID | None
     checklist_id: uuid.UUID | None
     item_code: str | None
@@ -87,14 +90,14 @@ class HazardDetail(HazardOut):
     timeline: list[TimelineEntryOut]
 
 
-class PlanOut(BaseModel):
+class PlanOut(Output):
     id: uuid.UUID
     hazard_id: uuid.UUID
     at: datetime
     plan: GovernancePlanIn
 
 
-class StatsRow(BaseModel):
+class StatsRow(Output):
     key: str | None = Field(description="the group: a topic, level, status, agency id or enterprise id")
     name: str | None = Field(default=None, description="the agency's or enterprise's name")
     total: int
@@ -106,6 +109,6 @@ class StatsRow(BaseModel):
     hazards_recurred: int = Field(description="hazards found back at least once")
 
 
-class StatsOut(BaseModel):
+class StatsOut(Output):
     group_by: str
     groups: list[StatsRow]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from backend.clock import agency_zone
-from backend.db import is_postgres
 from backend.hazards.models import Hazard, HazardTally
 
 NOT_CLOSED = -1
@@ -25,27 +25,30 @@ class TallyKey:
     recurrences: int
 
     @classmethod
-    def of(cls, hazard: Hazard) -> TallyKey:
+    def of(cls, hazard: dict[str, Any]) -> TallyKey:
         return cls(
-            enterprise_id=hazard.enterprise_id,
-            topic=hazard.topic,
-            level=hazard.level,
-            status=hazard.status,
-            close_days=close_days(hazard),
-            recurred=hazard.recurrence_count > 0,
-            recurrences=hazard.recurrence_count,
+            enterprise_id=hazard["enterprise_id"],
+            topic=hazard["topic"],
+            level=hazard["level"],
+            status=hazard["status"],
+            close_days=close_days(hazard["created_at"], hazard["closed_at"]),
+            recurred=hazard["recurrence_count"] > 0,
+            recurrences=hazard["recurrence_count"],
         )
 
 
-def close_days(hazard: Hazard) -> int:
-    if hazard.closed_at is None:
+COUNTED_BY = ("enterprise_id", "topic", "level", "status", "created_at", "closed_at", "recurrence_count")
+
+
+def close_days(created_at: datetime, closed_at: datetime | None) -> int:
+    if closed_at is None:
         return NOT_CLOSED
     zone = agency_zone()
-    return (hazard.closed_at.astimezone(zone).date() - hazard.created_at.astimezone(zone).date()).days
+    return (closed_at.astimezone(zone).date() - created_at.astimezone(zone).date()).days
 
 
-async def count(session: AsyncSession, key: TallyKey, delta: int) -> None:
-    if is_postgres(session):
+def count(session: Session, key: TallyKey, delta: int) -> None:
+    if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
@@ -59,20 +62,22 @@ async def count(session: AsyncSession, key: TallyKey, delta: int) -> None:
             "recurrences": HazardTally.recurrences + statement.excluded.recurrences,
         },
     )
-    await session.execute(statement)
+    session.execute(statement)
 
 
-async def move(session: AsyncSession, before: TallyKey | None, hazard: Hazard) -> None:
-    """Take the hazard out of the row it was counted in (if any) and count it where it stands now.
+def move(session: Session, before: dict[str, Any] | None, hazard: Hazard) -> None:
+    """Run at every flush that inserts or changes a hazard (see backend/unit_of_work.py): take the hazard out of
+    the row it was counted in (if any) and count it where it stands now.
 
     The two rows are always touched in the same order, so two transactions moving hazards in opposite directions
     wait for each other instead of deadlocking."""
-    after = TallyKey.of(hazard)
-    if before == after:
+    after = TallyKey.of({name: getattr(hazard, name) for name in COUNTED_BY})
+    counted = TallyKey.of(before) if before is not None else None
+    if counted == after:
         return
-    changes = [(after, +1)] + ([(before, -1)] if before is not None else [])
+    changes = [(after, +1)] + ([(counted, -1)] if counted is not None else [])
     for key, delta in sorted(changes, key=lambda change: repr(change[0])):
-        await count(session, key, delta)
+        count(session, key, delta)
 
 
 def rebuild_sql(dialect: str, zone: str = "Asia/Shanghai") -> str:

@@ -15,13 +15,14 @@ from backend.auth import requires_role
 from backend.inspections.schemas import InspectionIn, InspectionOut, NoticeIn, ResultsIn, SubmitIn, SubmitOut
 from backend.inspections.service import InspectionService, inspection_out
 from backend.pagination import DEFAULT_LIMIT, Page
+from backend.vocabulary import InspectionStatus, Role
 
 
 def provide_inspection_service(db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> InspectionService:
     return InspectionService(db_session, actor)
 
 
-INSPECTOR_ONLY = [requires_role("inspector")]
+INSPECTOR_ONLY = [requires_role(Role.inspector)]
 
 
 class InspectionController(Controller):
@@ -39,7 +40,7 @@ class InspectionController(Controller):
         self,
         inspections: NamedDependency[InspectionService],
         enterprise_id: FromQuery[uuid.UUID | None] = None,
-        status: FromQuery[str | None] = None,
+        status: FromQuery[InspectionStatus | None] = None,
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = DEFAULT_LIMIT,
     ) -> Page[InspectionOut]:

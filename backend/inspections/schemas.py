@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
-from backend.accounts.schemas import Input
+from backend.vocabulary import HazardLevel, InspectionKind, InspectionStatus
+from backend.wire import Input, Output
 
 Outcome = Literal["compliant", "hazard", "not_applicable"]
 AttendeeRole = Literal["principal", "safety_manager", "operator", "expert", "other"]
@@ -21,12 +22,12 @@ class InspectionIn(Input):
     enterprise_id: uuid.UUID
     checklist_ids: list[uuid.UUID] = Field(min_length=1, max_length=20, description="published checklist versions")
     inspector_ids: list[uuid.UUID] = Field(min_length=1, max_length=10, description="the team; the caller is always on it")
-    kind: Literal["enforcement", "routine"]
+    kind: InspectionKind
     with_experts: bool = Field(default=False, description="执法+专家: experts attend and are recorded")
 
 
 class HazardDraft(Input):
-    level: Literal["general", "major"]
+    level: HazardLevel
     description: str = Field(min_length=1, max_length=4000)
     rectify_days: int | None = Field(default=None, ge=1, le=365)
 
@@ -65,27 +66,33 @@ class NoticeIn(Input):
     note: str | None = Field(default=None, max_length=4000)
 
 
-class ResultOut(BaseModel):
+class HazardDraftOut(Output):
+    level: HazardLevel
+    description: str | None = Field(description="as the inspector wrote it; empty means the note or the item's text")
+    rectify_days: int
+
+
+class ResultOut(Output):
     checklist_id: uuid.UUID
     item_code: str
     outcome: Outcome
     note: str | None
     evidence_ids: list[uuid.UUID]
-    hazard: HazardDraft | None
+    hazard: HazardDraftOut | None
     updated_at: datetime
 
 
-class TeamMember(BaseModel):
+class TeamMember(Output):
     user_id: uuid.UUID
     certificate_no: str | None
 
 
-class InspectionOut(BaseModel):
+class InspectionOut(Output):
     id: uuid.UUID
     enterprise_id: uuid.UUID
-    kind: str
+    kind: InspectionKind
     with_experts: bool
-    status: str
+    status: InspectionStatus
     checklist_ids: list[uuid.UUID]
     inspector_ids: list[uuid.UUID]
     inspectors: list[TeamMember]
@@ -102,7 +109,7 @@ class InspectionOut(BaseModel):
     hazard_ids: list[uuid.UUID]
 
 
-class SubmitOut(BaseModel):
+class SubmitOut(Output):
     id: uuid.UUID
-    status: str
+    status: InspectionStatus
     hazard_ids: list[uuid.UUID]

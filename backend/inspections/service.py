@@ -10,22 +10,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from backend import audit
-from backend.accounts.scope import MIN_OFFICERS, agency_path_of, in_enterprise_scope, require_enterprise, supervising_officers
+from backend import audit, scope
+from backend.accounts.models import Enterprise
 from backend.audit import Actor
 from backend.checklists.models import Checklist, ChecklistItem
 from backend.clock import deadline_after, now
-from backend.db import insert_if_absent
-from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from backend.errors import Conflict, Forbidden, ValidationFailed
 from backend.evidence.models import Evidence
-from backend.evidence.service import owned_by_other
+from backend.hazards.models import Hazard
 from backend.hazards.service import open_hazard
 from backend.idempotency import find_retry, fingerprint
 from backend.inspections.models import Inspection, InspectionChecklist, InspectionInspector, InspectionResult
 from backend.inspections.schemas import (
     REQUIRED_ATTENDEES,
     Attendee,
-    HazardDraft,
+    HazardDraftOut,
     InspectionIn,
     InspectionOut,
     NoticeIn,
@@ -36,10 +35,25 @@ from backend.inspections.schemas import (
     TeamMember,
 )
 from backend.pagination import Page, keyset, page_of
-from backend.sync.service import record_change, register_serializer
+from backend.sync.service import register_serializer
+from backend.unit_of_work import concurrent_change, feed_of_enterprise, insert_once, track
+from backend.vocabulary import EvidenceKind, EvidenceStatus, HazardSource, HazardStatus, InspectionKind, InspectionStatus, Role
 from backend.workflow import Move, Workflow
 
-INSPECTION_WORKFLOW = Workflow("inspection", {"in_progress": {"submitted": Move("submitted", frozenset({"inspector"}))}})
+INSPECTORS = frozenset({Role.inspector})
+INSPECTION_WORKFLOW = Workflow(
+    "inspection",
+    None,
+    "inspection_id",
+    {
+        InspectionStatus.in_progress: {
+            "notice_given": Move(InspectionStatus.in_progress, INSPECTORS),  # 执法告知
+            "results_recorded": Move(InspectionStatus.in_progress, INSPECTORS),  # 现场检查
+            "submitted": Move(InspectionStatus.submitted, INSPECTORS),  # 交流反馈, then hazards are opened
+        }
+    },
+)
+track(Inspection, "inspection", feed=feed_of_enterprise)
 
 
 def hazard_id_for(inspection_id: uuid.UUID, checklist_id: uuid.UUID, item_code: str) -> uuid.UUID:
@@ -65,7 +79,7 @@ def inspection_out(inspection: Inspection) -> InspectionOut:
                 outcome=r.outcome,  # type: ignore[arg-type]
                 note=r.note,
                 evidence_ids=[uuid.UUID(e) for e in r.evidence_ids],
-                hazard=HazardDraft.model_validate(r.hazard) if r.hazard else None,
+                hazard=HazardDraftOut.model_validate(r.hazard) if r.hazard else None,
                 updated_at=r.updated_at,
             )
             for r in results
@@ -85,22 +99,12 @@ class InspectionService:
         self.session = session
         self.actor = actor
 
-    def _visible(self) -> Any:
-        return in_enterprise_scope(Inspection, self.actor)
-
     async def get(self, inspection_id: uuid.UUID) -> Inspection:
-        query = self._visible().options(*_loaded()).where(Inspection.id == inspection_id)
-        query = query.execution_options(populate_existing=True)
-        inspection = (await self.session.execute(query)).scalar_one_or_none()
-        if inspection is None:
-            raise NotFound(f"inspection {inspection_id} not found", code="inspection_not_found")
-        return inspection
+        return await scope.one(self.session, self.actor, Inspection, inspection_id, options=_loaded())
 
     async def _lock(self, inspection_id: uuid.UUID) -> Inspection:
         """The inspection, row-locked for this transaction so results and submit never interleave."""
-        query = self._visible().where(Inspection.id == inspection_id).with_for_update(of=Inspection)
-        if (await self.session.execute(query)).scalar_one_or_none() is None:
-            raise NotFound(f"inspection {inspection_id} not found", code="inspection_not_found")
+        await scope.one(self.session, self.actor, Inspection, inspection_id, lock=True)
         inspection = await self.get(inspection_id)
         if self.actor.user_id not in {i.user_id for i in inspection.inspectors}:
             raise Forbidden("only the inspection's own team records it", code="not_on_team")
@@ -124,38 +128,32 @@ class InspectionService:
         if existing is not None:
             return existing, False
 
-        enterprise = await require_enterprise(self.session, self.actor, data.enterprise_id, field="enterprise_id")
-        agency_path = await agency_path_of(self.session, enterprise.id)
-        found = set((await self.session.execute(select(Checklist.id).where(Checklist.id.in_(checklist_ids)))).scalars())
-        missing = [str(c) for c in checklist_ids if c not in found]
-        if missing:
-            raise ValidationFailed(f"checklists not published: {missing}", code="checklist_not_found", field="checklist_ids")
-        team = await supervising_officers(
+        enterprise = await scope.one(self.session, self.actor, Enterprise, data.enterprise_id, field="enterprise_id")
+        await scope.many(self.session, self.actor, Checklist, checklist_ids, field="checklist_ids")
+        team = await scope.supervising_officers(
             self.session, inspector_ids, enterprise.id, field="inspector_ids",
-            certified_at_least=MIN_OFFICERS if data.kind == "enforcement" else 0,
+            certified_at_least=scope.MIN_OFFICERS if data.kind == InspectionKind.enforcement else 0,
         )
         at = now()
-        row = {
-            "id": inspection_id, "status": "in_progress", "created_by": self.actor.user_id, "client_fingerprint": digest,
-            "attendees": [], "created_at": at, "updated_at": at,
-            **{k: content[k] for k in ("enterprise_id", "kind", "with_experts")},
-        }
-        if not await insert_if_absent(self.session, Inspection, row, ["id"]):
-            await self.session.rollback()  # a concurrent retry created it first
-            existing = await self._existing(inspection_id, digest)
-            assert existing is not None
-            return existing, False
-        self.session.add_all([InspectionChecklist(inspection_id=inspection_id, checklist_id=c) for c in checklist_ids])
-        self.session.add_all(
-            [InspectionInspector(inspection_id=inspection_id, user_id=u.id, certificate_no=u.certificate_no) for u in team]
+        inspection = Inspection(
+            id=inspection_id, status=InspectionStatus.in_progress, created_by=self.actor.user_id, client_fingerprint=digest,
+            attendees=[], created_at=at, updated_at=at, **{k: content[k] for k in ("enterprise_id", "kind", "with_experts")},
         )
-        audit.record(self.session, self.actor, "inspection.create", "inspection", inspection_id, content)
-        record_change(self.session, "inspection", inspection_id, "create", enterprise_id=enterprise.id, agency_path=agency_path)
-        await self.session.commit()
+        created = await insert_once(
+            self.session, inspection,
+            audit.entry(self.actor, "inspection.create", "inspection", inspection_id, content),
+            *[InspectionChecklist(inspection_id=inspection_id, checklist_id=c) for c in checklist_ids],
+            *[InspectionInspector(inspection_id=inspection_id, user_id=u.id, certificate_no=u.certificate_no) for u in team],
+        )
+        if not created:  # a concurrent retry created it first
+            existing = await self._existing(inspection_id, digest)
+            if existing is None:
+                raise concurrent_change()
+            return existing, False
         return await self.get(inspection_id), True
 
     async def _existing(self, inspection_id: uuid.UUID, digest: str) -> Inspection | None:
-        if await find_retry(self.session, self._visible(), Inspection, inspection_id, digest) is None:
+        if await find_retry(self.session, scope.readable(self.actor, Inspection), Inspection, inspection_id, digest) is None:
             return None
         return await self.get(inspection_id)
 
@@ -168,12 +166,12 @@ class InspectionService:
             if (data.given_at is not None and data.given_at != inspection.notice_given_at) or data.note != inspection.notice_note:
                 raise Conflict("the notice (执法告知) is already recorded and cannot change", code="notice_recorded")
             return inspection
-        if inspection.status != "in_progress":
+        if inspection.status != InspectionStatus.in_progress:
             raise Conflict("the inspection is submitted", code="inspection_submitted")
-        inspection.notice_given_at, inspection.notice_note, inspection.updated_at = given_at, data.note, now()
-        audit.record(self.session, self.actor, "inspection.notice", "inspection", inspection.id, {"given_at": given_at, "note": data.note})
-        await self._changed(inspection)
-        await self.session.commit()
+        inspection.notice_given_at, inspection.notice_note = given_at, data.note
+        INSPECTION_WORKFLOW.transition(
+            self.session, inspection, "notice_given", self.actor, note=data.note, data={"given_at": given_at}
+        )
         return inspection
 
     # --- results ----------------------------------------------------------------------------------------------
@@ -187,16 +185,15 @@ class InspectionService:
             if key in incoming:
                 raise ValidationFailed(f"item {result.item_code} appears twice in one batch", field=f"results[{index}].item_code")
             incoming[key] = self._normalised(index, result, items)
-        referenced = {e for row in incoming.values() for e in row["evidence_ids"]}
-        foreign = await owned_by_other(self.session, inspection.id, referenced)
-        if foreign:
-            raise ValidationFailed(f"evidence not part of this inspection: {foreign}", code="evidence_not_found", field="results")
+        # Evidence ids are kept as given: a phone records results before its photos are uploaded. Only photos
+        # stored for this inspection count at submit, so an id of someone else's evidence is just one that never
+        # arrives, answered exactly like an id that does not exist.
 
         stored = {(r.checklist_id, r.item_code): r for r in inspection.results}
         changed = [key for key, row in incoming.items() if key not in stored or self._row_of(stored[key]) != row]
         if not changed:
             return inspection  # a retry of a batch already recorded changes nothing
-        if inspection.status != "in_progress":
+        if inspection.status != InspectionStatus.in_progress:
             raise Conflict("the inspection is submitted and accepts no further results", code="inspection_submitted")
         at = now()
         for key in changed:
@@ -211,12 +208,10 @@ class InspectionService:
                 self.session.add(InspectionResult(inspection_id=inspection.id, checklist_id=key[0], item_code=key[1], updated_at=at, **row))
         inspection.started_at = inspection.started_at or at
         inspection.updated_at = at
-        audit.record(
-            self.session, self.actor, "inspection.results", "inspection", inspection.id,
-            {"changed": [{"checklist_id": k[0], "item_code": k[1], **incoming[k]} for k in changed]},
+        INSPECTION_WORKFLOW.transition(
+            self.session, inspection, "results_recorded", self.actor,
+            data={"changed": [{"checklist_id": k[0], "item_code": k[1], **incoming[k]} for k in changed]},
         )
-        await self._changed(inspection)
-        await self.session.commit()
         return await self.get(inspection.id)
 
     async def _items(self, inspection: Inspection) -> dict[tuple[uuid.UUID, str], ChecklistItem]:
@@ -234,11 +229,11 @@ class InspectionService:
             raise ValidationFailed(f"{what} is not part of this inspection", code="unknown_item", field=field)
         hazard = None
         if result.outcome == "hazard":
-            draft = result.hazard or HazardDraft(level="major" if item.major_hazard else "general", description=item.text)
+            draft = result.hazard
             hazard = {
-                "level": draft.level,
-                "description": draft.description,
-                "rectify_days": draft.rectify_days or item.rectify_days,
+                "level": draft.level if draft else ("major" if item.major_hazard else "general"),
+                "description": draft.description if draft else None,
+                "rectify_days": (draft.rectify_days if draft else None) or item.rectify_days,
             }
         return {
             "outcome": result.outcome,
@@ -257,7 +252,7 @@ class InspectionService:
         inspection = await self._lock(inspection_id)
         content = {"attendees": sorted((a.role, a.name) for a in data.attendees), "feedback": data.feedback}
         digest = fingerprint(content)
-        if inspection.status == "submitted":
+        if inspection.status == InspectionStatus.submitted:
             if inspection.submit_fingerprint != digest:
                 raise Conflict("the inspection was submitted with other attendees or feedback", code="inspection_submitted")
             return inspection, inspection_out(inspection).hazard_ids
@@ -269,7 +264,7 @@ class InspectionService:
             raise ValidationFailed(
                 f"{len(missing)} checklist items have no result yet: {missing[:20]}", code="results_incomplete", field="results"
             )
-        if inspection.kind == "enforcement" and inspection.notice_given_at is None:
+        if inspection.kind == InspectionKind.enforcement and inspection.notice_given_at is None:
             raise ValidationFailed("an enforcement inspection starts with the notice (执法告知)", code="notice_required", field="notice")
         present = {a.role for a in data.attendees}
         required = set(REQUIRED_ATTENDEES) | ({"expert"} if inspection.with_experts else set())
@@ -283,40 +278,26 @@ class InspectionService:
         await self._require_photos(inspection, hazard_results, items)
 
         at = now()
-        enterprise_path = await agency_path_of(self.session, inspection.enterprise_id)
-        topics = dict((await self.session.execute(select(Checklist.id, Checklist.topic).where(Checklist.id.in_([k[0] for k in items])))).all())
+        topics = dict((await self.session.execute(select(Checklist.id, Checklist.topic).where(Checklist.id.in_([k[0] for k in items])))).all())  # type: ignore[attr-defined]
         hazard_ids = []
         for result in hazard_results:
             draft = result.hazard or {}
-            hazard_id = hazard_id_for(inspection.id, result.checklist_id, result.item_code)
-            await open_hazard(
-                self.session,
-                self.actor,
-                hazard_id=hazard_id,
-                status="rectifying",
-                note=f"检查发现（{result.item_code}），责令限期整改",
-                agency_path=enterprise_path,
-                values={
-                    "enterprise_id": inspection.enterprise_id,
-                    "topic": topics[result.checklist_id],
-                    "level": draft["level"],
-                    "description": draft["description"],
-                    "source": "inspection",
-                    "inspection_id": inspection.id,
-                    "checklist_id": result.checklist_id,
-                    "item_code": result.item_code,
-                    "evidence_ids": result.evidence_ids,
-                    "deadline": deadline_after(at, draft["rectify_days"]),
-                    "client_fingerprint": fingerprint({"inspection_id": inspection.id, "item": result.item_code}),
-                },
+            item = items[(result.checklist_id, result.item_code)]
+            hazard = Hazard(
+                id=hazard_id_for(inspection.id, result.checklist_id, result.item_code),
+                status=HazardStatus.rectifying, enterprise_id=inspection.enterprise_id, topic=topics[result.checklist_id],
+                level=draft["level"], description=draft.get("description") or result.note or item.text, note=result.note,
+                item_text=item.text, source=HazardSource.inspection, inspection_id=inspection.id,
+                checklist_id=result.checklist_id, item_code=result.item_code, evidence_ids=result.evidence_ids,
+                deadline=deadline_after(at, draft["rectify_days"]),
+                client_fingerprint=fingerprint({"inspection_id": inspection.id, "item": result.item_code}),
             )
-            hazard_ids.append(hazard_id)
-        INSPECTION_WORKFLOW.transition(self.session, inspection, "submitted", self.actor, data.feedback, data={"hazards": len(hazard_ids)})
+            await open_hazard(self.session, self.actor, hazard, f"检查发现（{result.item_code}），责令限期整改")
+            hazard_ids.append(hazard.id)
         inspection.attendees = [a.model_dump() for a in data.attendees]
         inspection.feedback, inspection.feedback_at = data.feedback, at
-        inspection.submit_fingerprint, inspection.submitted_at, inspection.updated_at = digest, at, at
-        await self._changed(inspection)
-        await self.session.commit()
+        inspection.submit_fingerprint, inspection.submitted_at = digest, at
+        INSPECTION_WORKFLOW.transition(self.session, inspection, "submitted", self.actor, note=data.feedback, data={"hazards": len(hazard_ids)})
         return await self.get(inspection.id), sorted(hazard_ids)
 
     async def _require_photos(
@@ -328,8 +309,8 @@ class InspectionService:
             query = select(Evidence.id).where(
                 Evidence.id.in_([uuid.UUID(e) for e in referenced]),
                 Evidence.inspection_id == inspection.id,
-                Evidence.kind == "photo",
-                Evidence.status == "stored",
+                Evidence.kind == EvidenceKind.photo,
+                Evidence.status == EvidenceStatus.stored,
             )
             photos = {str(e) for e in (await self.session.execute(query)).scalars()}
         lacking = [
@@ -341,14 +322,10 @@ class InspectionService:
                 f"hazard findings need their photos uploaded first: {sorted(lacking)}", code="evidence_required", field="results"
             )
 
-    async def _changed(self, inspection: Inspection) -> None:
-        path = await agency_path_of(self.session, inspection.enterprise_id)
-        record_change(self.session, "inspection", inspection.id, "update", enterprise_id=inspection.enterprise_id, agency_path=path)
-
     # --- lists ------------------------------------------------------------------------------------------------
 
-    async def list(self, enterprise_id: uuid.UUID | None, status: str | None, cursor: str | None, limit: int) -> Page[InspectionOut]:
-        query = self._visible().options(*_loaded())
+    async def list(self, enterprise_id: uuid.UUID | None, status: InspectionStatus | None, cursor: str | None, limit: int) -> Page[InspectionOut]:
+        query = scope.readable(self.actor, Inspection).options(*_loaded())
         if enterprise_id:
             query = query.where(Inspection.enterprise_id == enterprise_id)
         if status:

@@ -8,14 +8,14 @@ from typing import Annotated, Any
 from litestar import get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
-from pydantic import BaseModel
+from backend.wire import Output
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import Actor
 from backend.sync.service import SyncService
 
 
-class Change(BaseModel):
+class Change(Output):
     entity: str
     id: str
     op: str
@@ -23,7 +23,7 @@ class Change(BaseModel):
     data: dict[str, Any] | None
 
 
-class ChangesOut(BaseModel):
+class ChangesOut(Output):
     changes: list[Change]
     next_cursor: str
 

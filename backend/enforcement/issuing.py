@@ -1,0 +1,151 @@
+"""Issuing the enforcement documents: numbered once per agency, year and type, rendered, stored, and chained.
+
+A document is issued the first time a handler asks for it (the penalty decision when the case is decided); every
+later request serves the stored PDF, whose sha256 stands in the case's hash chain so a printed copy can be checked."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from backend import audit
+from backend.accounts.models import Agency, Enterprise, User
+from backend.clock import now
+from backend.db import is_postgres
+from backend.enforcement.discretion import discretion_table
+from backend.enforcement.documents import TITLES, DocumentContent, chinese_date, document_number, render
+from backend.enforcement.models import Case, CaseHandler, DocumentCounter, IssuedDocument
+from backend.enforcement.records import RecordService
+from backend.enforcement.service import CaseAccess
+from backend.errors import Conflict
+from backend.hazards.models import Hazard
+from backend.idempotency import fingerprint
+from backend.inspections.models import Inspection, InspectionInspector, InspectionResult
+from backend.unit_of_work import flush
+from backend.vocabulary import InspectionStatus, Role
+
+
+class DocumentIssuer(CaseAccess):
+    async def document(self, case_id: uuid.UUID, doc_type: str) -> tuple[IssuedDocument, bytes]:
+        await self._case(case_id)
+        issued = await self._issued(case_id, doc_type)
+        if issued is None:
+            if doc_type == "penalty_decision":
+                raise Conflict("the penalty decision is issued when the case is decided", code="not_decided")
+            if self.actor.role != Role.inspector or self.actor.user_id not in await self._handler_ids(case_id):
+                raise Conflict(f"{TITLES[doc_type]} has not been issued yet; a handler issues it", code="document_not_issued")
+            issued = await self.issue(await self._as_handler(case_id), doc_type)
+            await flush(self.session)
+        return issued, await self.store.get_bytes(issued.object_key)
+
+    async def _issued(self, case_id: uuid.UUID, doc_type: str) -> IssuedDocument | None:
+        query = select(IssuedDocument).where(IssuedDocument.case_id == case_id, IssuedDocument.type == doc_type)
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def issue(self, case: Case, doc_type: str) -> IssuedDocument:
+        """Number, render and store the PDF once; its sha256 goes into the document row and the hash chain."""
+        content = await self._document_content(case, doc_type)
+        pdf = render(content)
+        sha = hashlib.sha256(pdf).hexdigest()
+        key = f"documents/{case.id}/{doc_type}-{sha}.pdf"
+        await self.store.put_bytes(key, pdf, "application/pdf")
+        issued = IssuedDocument(case_id=case.id, type=doc_type, number=content.number, sha256=sha, size=len(pdf), object_key=key, issued_by=self.actor.user_id)
+        self.session.add(issued)
+        RecordService(self.session, self.actor, self.store, self.settings).append(
+            case, kind="note", occurred_at=content.issued_at, evidence=[],
+            description=f"签发《{TITLES[doc_type]}》{content.number}，PDF sha256 {sha}",
+            client_fingerprint=fingerprint({"document": doc_type, "sha256": sha}),
+        )
+        audit.record(self.session, self.actor, "case.document", "case", case.id, {"type": doc_type, "number": content.number, "sha256": sha})
+        return issued
+
+    async def _next_number(self, agency_id: uuid.UUID, doc_type: str, year: int) -> int:
+        if is_postgres(self.session):
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        statement = (
+            insert(DocumentCounter)
+            .values(agency_id=agency_id, year=year, type=doc_type, last=1)
+            .on_conflict_do_update(index_elements=["agency_id", "year", "type"], set_={"last": DocumentCounter.last + 1})
+            .returning(DocumentCounter.last)
+        )
+        return (await self.session.execute(statement)).scalar_one()
+
+    async def _document_content(self, case: Case, doc_type: str) -> DocumentContent:
+        enterprise = await self.session.get(Enterprise, case.enterprise_id)
+        agency = await self.session.get(Agency, case.agency_id)
+        assert enterprise is not None and agency is not None
+        issued_at = now()
+        number = document_number(agency.name, doc_type, issued_at.year, await self._next_number(agency.id, doc_type, issued_at.year))
+        content = DocumentContent(
+            type=doc_type, number=number, agency_name=agency.name, enterprise_name=enterprise.name,
+            credit_code=enterprise.credit_code, address=enterprise.address, principal=enterprise.principal, issued_at=issued_at,
+        )
+        handlers = (await self.session.execute(
+            select(User.display_name, CaseHandler.certificate_no).join(CaseHandler, CaseHandler.user_id == User.id).where(CaseHandler.case_id == case.id)
+        )).all()
+        content.lines.append(("执法人员及执法证号", "、".join(f"{name}（{cert}）" for name, cert in handlers)))
+        if doc_type == "penalty_decision":
+            decision = await self._latest_decision(case.id)
+            if decision is None:
+                raise Conflict("draft the decision first", code="decision_required")
+            content.sections = [
+                ("违法事实：", [decision.facts]),
+                ("处罚理由及依据：", [decision.reasoning]),
+                ("行政处罚：", [self._measure_text(m) for m in decision.measures]),
+                ("履行方式和期限：", ["罚款自收到本决定书之日起十五日内缴纳（《中华人民共和国行政处罚法》第六十七条）。"]),
+                ("救济途径：", ["如不服本决定，可以依法申请行政复议或者提起行政诉讼。"]),
+            ]
+            return content
+        inspection = await self._inspection_of(case)
+        if doc_type == "inspection_record":
+            team = (await self.session.execute(
+                select(User.display_name, InspectionInspector.certificate_no).join(InspectionInspector, InspectionInspector.user_id == User.id)
+                .where(InspectionInspector.inspection_id == inspection.id)
+            )).all()
+            results = list((await self.session.execute(select(InspectionResult).where(InspectionResult.inspection_id == inspection.id))).scalars())
+            findings = [f"{r.item_code}：{(r.hazard or {}).get('description', '')}" for r in results if r.outcome == "hazard"]
+            content.lines += [
+                ("检查时间", f"{chinese_date(inspection.started_at or inspection.created_at)}"),
+                ("检查人员", "、".join(f"{name}（{cert or '—'}）" for name, cert in team)),
+                ("在场人员", "、".join(f"{a['name']}" for a in inspection.attendees) or "—"),
+            ]
+            content.sections = [
+                ("检查情况：", [f"共检查 {len(results)} 项，发现隐患 {len(findings)} 项。"]),
+                ("发现的问题：", findings or ["未发现问题。"]),
+                ("交流反馈：", [inspection.feedback or "—"]),
+            ]
+            return content
+        hazards = list((await self.session.execute(
+            select(Hazard).where(Hazard.inspection_id == inspection.id).order_by(Hazard.item_code)
+        )).scalars())
+        if not hazards:
+            raise Conflict("the inspection found no hazard to order rectified", code="document_unavailable")
+        content.sections = [
+            ("经查，你单位存在下列事故隐患：", [
+                f"{n}. {h.description}（{'重大' if h.level == 'major' else '一般'}事故隐患；整改期限：{chinese_date(h.deadline) if h.deadline else '立即'}）"
+                for n, h in enumerate(hazards, start=1)
+            ]),
+            ("整改要求：", ["依据《中华人民共和国安全生产法》第六十五条，责令你单位在上述期限内整改完毕，并将整改情况书面报告。"]),
+        ]
+        return content
+
+    async def _inspection_of(self, case: Case) -> Inspection:
+        inspection = await self.session.get(Inspection, case.inspection_id) if case.inspection_id else None
+        if inspection is None or inspection.status != InspectionStatus.submitted:
+            raise Conflict("this document is made from the case's submitted inspection", code="document_unavailable")
+        return inspection
+
+    @staticmethod
+    def _measure_text(measure: dict[str, Any]) -> str:
+        basis = discretion_table()[measure["basis_id"]]
+        names = {
+            "warning": "警告", "fine": "罚款", "confiscate": "没收违法所得", "order_rectification": "责令限期改正",
+            "suspend_production": "责令停产停业整顿", "suspend_license": "暂扣许可证件", "revoke_license": "吊销许可证件", "close": "提请关闭",
+        }
+        amount = f"人民币{measure['amount']}元" if measure.get("amount") is not None else ""
+        return f"{names[measure['type']]}{amount}（依据《{basis.law}》{basis.article}{basis.item or ''}）"

@@ -1,0 +1,64 @@
+"""行政执法公示: decided cases for the public, with personal names, ID numbers and mobile numbers masked."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts.models import Agency, Enterprise, User
+from backend.enforcement.decisions import latest_decisions
+from backend.enforcement.discretion import discretion_table
+from backend.enforcement.models import Case, CaseHandler, IssuedDocument
+from backend.enforcement.schemas import PublicDecision, PublicMeasure
+from backend.pagination import Page, check_limit, decode_cursor, encode_cursor
+from backend.vocabulary import CaseStatus
+
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+
+
+def mask_name(name: str) -> str:
+    return name[0] + "*" * (len(name) - 1) if len(name) > 1 else "*"
+
+
+def mask_text(text: str, names: list[str]) -> str:
+    """Personal names become 张*, 王**; ID numbers 110101********123X; mobile numbers 138****5678."""
+    for name in sorted({n for n in names if n}, key=len, reverse=True):
+        text = text.replace(name, mask_name(name))
+    text = _ID_NUMBER.sub(lambda m: f"{m.group(1)}{'*' * 8}{m.group(2)}", text)
+    return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
+
+
+async def public_decisions(session: AsyncSession, cursor: str | None, limit: int) -> Page[PublicDecision]:
+    """行政执法公示: decided cases, newest first, with personal names and ID numbers masked."""
+    query = (
+        select(Case, Enterprise, Agency, IssuedDocument)
+        .join(Enterprise, Enterprise.id == Case.enterprise_id)
+        .join(Agency, Agency.id == Case.agency_id)
+        .join(IssuedDocument, (IssuedDocument.case_id == Case.id) & (IssuedDocument.type == "penalty_decision"))
+        .where(Case.status == CaseStatus.decided)
+    )
+    if cursor:
+        at, case_id = decode_cursor(cursor)
+        query = query.where(tuple_(Case.decided_at, Case.id) < tuple_(at, case_id))
+    rows = (await session.execute(query.order_by(Case.decided_at.desc(), Case.id.desc()).limit(check_limit(limit) + 1))).all()
+    items = []
+    decisions = await latest_decisions(session, [row[0].id for row in rows[:limit]])
+    for case, enterprise, agency, document in rows[:limit]:
+        decision = decisions[case.id]
+        handlers = list((await session.execute(
+            select(User.display_name).join(CaseHandler, CaseHandler.user_id == User.id).where(CaseHandler.case_id == case.id)
+        )).scalars())
+        names = [*handlers, enterprise.principal or "", enterprise.safety_manager or ""]
+        items.append(PublicDecision(
+            decision_number=document.number, enterprise_name=enterprise.name, credit_code=enterprise.credit_code,
+            agency_name=agency.name, decided_at=case.decided_at,  # type: ignore[arg-type]
+            measures=[PublicMeasure(type=m["type"], amount=m.get("amount"), law=discretion_table()[m["basis_id"]].law,
+                                    article=discretion_table()[m["basis_id"]].article) for m in decision.measures],
+            facts=mask_text(decision.facts, names), handlers=[mask_name(h) for h in handlers],
+        ))
+    more = len(rows) > limit
+    last = rows[limit - 1][0] if more else None
+    return Page[PublicDecision](items=items, next_cursor=encode_cursor(last.decided_at, last.id) if last else None)

@@ -1,0 +1,138 @@
+"""执法全过程记录: the case's records as a hash chain, appended one at a time, and verified against the store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from backend import audit, scope
+from backend.clock import now
+from backend.enforcement.models import GENESIS_HASH, Case, CaseRecord
+from backend.enforcement.schemas import RecordIn, RecordOut, VerifyOut
+from backend.enforcement.service import CaseAccess
+from backend.errors import ValidationFailed
+from backend.evidence.models import Evidence
+from backend.evidence.service import original_key
+from backend.idempotency import ensure_same, fingerprint
+from backend.pagination import Page, check_limit, decode_seq, encode_seq
+from backend.unit_of_work import flush
+from backend.vocabulary import EvidenceStatus
+
+
+def _instant(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def record_content(record: CaseRecord) -> dict[str, Any]:
+    """The fields a record's hash covers, in a fixed form that survives upgrades of Python, the ORM or the driver."""
+    return {
+        "case_id": str(record.case_id),
+        "seq": record.seq,
+        "kind": record.kind,
+        "occurred_at": _instant(record.occurred_at),
+        "description": record.description,
+        "location": {k: repr(float(v)) for k, v in sorted(record.location.items())} if record.location else None,
+        "evidence": [{"id": str(e["id"]), "sha256": e["sha256"]} for e in record.evidence],
+        "recorded_by": str(record.recorded_by),
+        "recorded_at": _instant(record.recorded_at),
+    }
+
+
+def chain_hash(prev_hash: str, content: dict[str, Any]) -> str:
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
+
+
+def record_out(record: CaseRecord) -> RecordOut:
+    return RecordOut.model_validate(record, from_attributes=True)
+
+
+class RecordService(CaseAccess):
+    async def add(self, case_id: uuid.UUID, data: RecordIn) -> tuple[CaseRecord, bool]:
+        record_id = data.id or uuid.uuid4()
+        digest = fingerprint({
+            "kind": data.kind, "occurred_at": data.occurred_at.astimezone(UTC), "description": data.description,
+            "evidence_ids": sorted(str(e) for e in data.evidence_ids), "location": data.location,
+        })
+        case = await self._as_handler(case_id)
+        existing = await self.session.get(CaseRecord, record_id)
+        if existing is not None:
+            ensure_same(existing.client_fingerprint if existing.case_id == case_id else None, digest, "record", record_id)
+            return existing, False
+        evidence = await scope.many(
+            self.session, self.actor, Evidence, data.evidence_ids, field="evidence_ids",
+            where=[Evidence.case_id == case_id, Evidence.status == EvidenceStatus.stored],
+        )
+        record = self.append(
+            case, kind=data.kind, occurred_at=data.occurred_at, description=data.description,
+            location=data.location.model_dump() if data.location else None, evidence=[{"id": str(e.id), "sha256": e.sha256} for e in evidence],
+            record_id=record_id, client_fingerprint=digest,
+        )
+        await flush(self.session)
+        return record, True
+
+    def append(
+        self, case: Case, *, kind: str, occurred_at: datetime, description: str, evidence: list[dict[str, Any]],
+        client_fingerprint: str, location: dict[str, Any] | None = None, record_id: uuid.UUID | None = None,
+    ) -> CaseRecord:
+        """Chain a record onto the case (locked by the caller); the case row's version and the unique (case_id, seq)
+        stop a fork even if two appends raced past the lock."""
+        record = CaseRecord(
+            id=record_id or uuid.uuid4(), case_id=case.id, seq=case.record_count + 1, kind=kind, occurred_at=occurred_at,
+            description=description, location=location, evidence=evidence, recorded_by=self.actor.user_id,
+            recorded_at=now(), prev_hash=case.head_hash, hash="", client_fingerprint=client_fingerprint,
+        )
+        record.hash = chain_hash(record.prev_hash, record_content(record))
+        self.session.add(record)
+        case.record_count, case.head_hash = record.seq, record.hash
+        audit.record(self.session, self.actor, "case.record", "case", case.id, {"seq": record.seq, "kind": record.kind, "hash": record.hash})
+        return record
+
+    async def page(self, case_id: uuid.UUID, cursor: str | None, limit: int) -> Page[RecordOut]:
+        """The records in chain order, `limit` at a time."""
+        await self._case(case_id)
+        query = select(CaseRecord).where(CaseRecord.case_id == case_id)
+        if cursor:
+            query = query.where(CaseRecord.seq > decode_seq(cursor))
+        rows = list((await self.session.execute(query.order_by(CaseRecord.seq).limit(check_limit(limit) + 1))).scalars())  # type: ignore[arg-type]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page[RecordOut](items=[record_out(r) for r in rows], next_cursor=encode_seq(rows[-1].seq) if more else None)
+
+    async def verify(self, case_id: uuid.UUID) -> VerifyOut:
+        """Recompute the chain from the stored rows and re-hash every evidence object in the store."""
+        case = await self._case(case_id)
+        records = list((await self.session.execute(select(CaseRecord).where(CaseRecord.case_id == case_id).order_by(CaseRecord.seq))).scalars())  # type: ignore[arg-type]
+        prev = GENESIS_HASH
+        for position, record in enumerate(records, start=1):
+            problem = None
+            if record.seq != position or record.prev_hash != prev:
+                problem = "the record is out of its place in the chain"
+            elif chain_hash(prev, record_content(record)) != record.hash:
+                problem = "the record's content does not match its hash"
+            else:
+                problem = await self._evidence_problem(record)
+            if problem:
+                return VerifyOut(valid=False, length=len(records), head=case.head_hash, first_invalid_seq=record.seq, problem=problem)
+            prev = record.hash
+        if case.head_hash != prev or case.record_count != len(records):
+            return VerifyOut(valid=False, length=len(records), head=case.head_hash, first_invalid_seq=len(records) + 1,
+                             problem="the case's head does not match its last record")
+        return VerifyOut(valid=True, length=len(records), head=prev)
+
+    async def _evidence_problem(self, record: CaseRecord) -> str | None:
+        for item in record.evidence:
+            digest = hashlib.sha256()
+            try:
+                async for chunk in self.store.stream(original_key(item["sha256"])):
+                    digest.update(chunk)
+            except Exception:  # a missing or unreadable object is a broken chain, not a server error
+                return f"evidence {item['id']} is missing from the store"
+            if digest.hexdigest() != item["sha256"]:
+                return f"evidence {item['id']} was altered in the store"
+        return None
