@@ -126,14 +126,10 @@ class ObjectStore:
         await self._run(self._client.remove_object, bucket_name=self.bucket, object_name=key)
 
     async def presigned_get(self, key: str, expires: timedelta = timedelta(minutes=10)) -> str:
-        return await self._run(
-            self._client.presigned_get_object, bucket_name=self.bucket, object_name=key, expires=expires
-        )
+        return await self._run(self._client.presigned_get_object, bucket_name=self.bucket, object_name=key, expires=expires)
 
     async def presigned_put(self, key: str, expires: timedelta = timedelta(minutes=30)) -> str:
-        return await self._run(
-            self._client.presigned_put_object, bucket_name=self.bucket, object_name=key, expires=expires
-        )
+        return await self._run(self._client.presigned_put_object, bucket_name=self.bucket, object_name=key, expires=expires)
 
 
 def weed_binary() -> str:

@@ -64,8 +64,10 @@ def status_on(checklist: Checklist, versions: list[Checklist], on: date) -> tupl
     warnings: list[str] = []
     successor = DocumentRef.model_validate(checklist.superseded_by) if checklist.superseded_by else None
     current = in_force(versions, on)
-    replaced_here = current is not None and current.id != checklist.id and (
-        checklist.effective_from is None or (current.effective_from or date.min) > checklist.effective_from
+    replaced_here = (
+        current is not None
+        and current.id != checklist.id
+        and (checklist.effective_from is None or (current.effective_from or date.min) > checklist.effective_from)
     )
     ended = checklist.effective_to is not None and on >= checklist.effective_to
     successor_in_force = successor is not None and successor.effective_from is not None and on >= successor.effective_from
@@ -79,15 +81,11 @@ def status_on(checklist: Checklist, versions: list[Checklist], on: date) -> tupl
     elif successor is not None:
         undated = [v.version for v in versions if v.id != checklist.id and v.effective_from is None]
         loaded = f"（已载入为版本 {undated[0]}）" if undated else ""
-        warnings.append(
-            f"已有后续版本《{successor.title}》（{successor.document_number}）{loaded}，其施行日期未核实，请核对适用版本"
-        )
+        warnings.append(f"已有后续版本《{successor.title}》（{successor.document_number}）{loaded}，其施行日期未核实，请核对适用版本")
     if checklist.effective_from is None:
         warnings.append("本版本施行日期未核实")
     if checklist.official_item_count and checklist.item_count < checklist.official_item_count:
-        warnings.append(
-            f"本检查表收录 {checklist.item_count}/{checklist.official_item_count} 项，缺失条目见 checklists/README.md"
-        )
+        warnings.append(f"本检查表收录 {checklist.item_count}/{checklist.official_item_count} 项，缺失条目见 checklists/README.md")
     return superseded, "；".join(warnings) or None
 
 
@@ -126,9 +124,24 @@ class ChecklistService:
             return self._same_or_refuse(existing, digest, source_file)
         checklist = Checklist(
             id=checklist_id(parsed.code, parsed.version),
-            **parsed.model_dump(mode="json", include={"code", "version", "topic", "kind", "title", "document_number",
-                                                      "issuing_body", "replaces", "superseded_by",
-                                                      "official_item_count", "sources", "notes", "combination_rules"}),
+            **parsed.model_dump(
+                mode="json",
+                include={
+                    "code",
+                    "version",
+                    "topic",
+                    "kind",
+                    "title",
+                    "document_number",
+                    "issuing_body",
+                    "replaces",
+                    "superseded_by",
+                    "official_item_count",
+                    "sources",
+                    "notes",
+                    "combination_rules",
+                },
+            ),
             effective_from=parsed.effective_from,
             effective_to=parsed.effective_to,
             item_count=len(parsed.items),
@@ -141,7 +154,11 @@ class ChecklistService:
             self.session.add(ChecklistItem(checklist_id=checklist.id, position=position, **item.model_dump(mode="json")))
         record_change(self.session, "checklist", checklist.id, "create")
         audit.record(
-            self.session, LOADER, "checklist.publish", "checklist", checklist.id,
+            self.session,
+            LOADER,
+            "checklist.publish",
+            "checklist",
+            checklist.id,
             {"code": parsed.code, "version": parsed.version, "sha256": digest, "file": source_file},
         )
         try:

@@ -92,6 +92,7 @@ def _exif_time(exif: Image.Exif) -> datetime | None:
 def _exif_gps(exif: Image.Exif) -> tuple[float | None, float | None]:
     gps = exif.get_ifd(0x8825)
     try:
+
         def degrees(values: tuple[float, float, float], ref: str, negative: str) -> float:
             d, m, s = (float(v) for v in values)
             value = d + m / 60 + s / 3600
