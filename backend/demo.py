@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from backend.accounts.credit_code import make_credit_code
 from backend.accounts.models import Agency
@@ -47,7 +48,7 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession], state_dir: P
     """Create the demo data once; later runs change nothing and return the same credentials."""
     credentials_file = state_dir / "demo_credentials.json"
     async with sessionmaker() as session:
-        exists = (await session.execute(select(Agency.id).where(Agency.name == CITY))).first()
+        exists = (await session.execute(select(col(Agency.id)).where(col(Agency.name) == CITY))).first()
     if exists and credentials_file.exists():
         return json.loads(credentials_file.read_text(encoding="utf-8"))
     if exists:

@@ -16,11 +16,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from collections.abc import AsyncIterator
 from typing import IO, Any
 
 import anyio.to_thread
@@ -240,7 +240,7 @@ class EmbeddedSeaweed:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - PR_SET_PDEATHSIG must be set in the child; Popen has no option for it
         )
         log.close()
         self._wait_ready(timeout)

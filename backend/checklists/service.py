@@ -7,18 +7,19 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import QueryableAttribute, selectinload
+from sqlmodel import col
 
 from backend import audit
 from backend.audit import Actor
 from backend.checklists.loader import ChecklistFileInvalid, FileError, checklist_files, content_hash, parse_checklist_file
 from backend.checklists.models import Checklist, ChecklistItem
-from backend.checklists.schemas import ChecklistFile, ChecklistItemOut, ChecklistOut, ChecklistSummary, DocumentRef
+from backend.checklists.schemas import ChecklistFile, ChecklistItemOut, ChecklistOut, ChecklistSummary, CombinationRule, DocumentRef
 from backend.clock import local_today
 from backend.errors import NotFound
 from backend.sync.service import record_change, register_serializer
@@ -188,7 +189,7 @@ class ChecklistService:
         )
 
     async def _by_code_version(self, code: str, version: str) -> Checklist | None:
-        query = select(Checklist).where(Checklist.code == code, Checklist.version == version)
+        query = select(Checklist).where(col(Checklist.code) == code, col(Checklist.version) == version)
         return (await self.session.execute(query)).scalar_one_or_none()
 
     @classmethod
@@ -212,9 +213,9 @@ class ChecklistService:
     async def versions(self, topic: str | None = None, kind: str | None = None) -> dict[str, list[Checklist]]:
         query = select(Checklist)
         if topic:
-            query = query.where(Checklist.topic == topic)
+            query = query.where(col(Checklist.topic) == topic)
         if kind:
-            query = query.where(Checklist.kind == kind)
+            query = query.where(col(Checklist.kind) == kind)
         by_code: dict[str, list[Checklist]] = {}
         for checklist in (await self.session.execute(query.order_by(Checklist.code))).scalars():
             by_code.setdefault(checklist.code, []).append(checklist)
@@ -228,7 +229,9 @@ class ChecklistService:
         return sorted(out, key=lambda s: (s.topic, s.kind, s.code, s.version))
 
     async def get(self, checklist_id_: uuid.UUID, on: date) -> ChecklistOut:
-        query = select(Checklist).options(selectinload(Checklist.items)).where(Checklist.id == checklist_id_)
+        # On the class a relationship is an InstrumentedAttribute; SQLModel annotates it as the loaded list.
+        items = cast("QueryableAttribute[Any]", Checklist.items)
+        query = select(Checklist).options(selectinload(items)).where(col(Checklist.id) == checklist_id_)
         checklist = (await self.session.execute(query)).scalar_one_or_none()
         if checklist is None:
             raise NotFound(f"checklist {checklist_id_} not found", code="checklist_not_found")
@@ -240,7 +243,7 @@ class ChecklistService:
             replaces=DocumentRef.model_validate(checklist.replaces) if checklist.replaces else None,
             sources=checklist.sources,
             notes=checklist.notes,
-            combination_rules=checklist.combination_rules,
+            combination_rules=[CombinationRule.model_validate(rule) for rule in checklist.combination_rules],
             content_sha256=checklist.content_sha256,
             published_at=checklist.published_at,
             items=[ChecklistItemOut.model_validate(item, from_attributes=True) for item in checklist.items],

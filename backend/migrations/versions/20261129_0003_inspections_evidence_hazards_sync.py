@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 import backend.db
 from backend.migrations.append_only import allow_changes, forbid_changes
-
 
 revision: str = "0003"
 down_revision: str | None = "0002"

@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 import backend.db
-
 
 revision: str = "0004"
 down_revision: str | None = "0003"

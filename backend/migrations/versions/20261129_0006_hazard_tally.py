@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
-import backend.db
 from backend.hazards.tally import rebuild_sql
-
 
 revision: str = "0006"
 down_revision: str | None = "0005"
