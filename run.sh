@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The two entry points of the project: `./run.sh serve` and `./run.sh test`.
 # Each creates .venv with python3 (3.11+) if needed and installs the project into it first.
+# `test` runs, in order and stopping at the first that fails: ruff (lint), ruff format --check, mypy, then pytest
+# with branch coverage of backend/ (report at the end). Tool settings live in pyproject.toml.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -17,6 +19,17 @@ ensure_env() {
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]" 2> >(grep -v "^WARNING: Location" >&2)
 }
 
+# Run one check; on failure say which one and stop, so pytest never runs on code that fails the checks.
+check() {
+  local name=$1
+  shift
+  echo "==> $name"
+  if ! "$@"; then
+    echo "./run.sh test: $name failed (see above); fix it before the tests run" >&2
+    exit 1
+  fi
+}
+
 command=${1:-}
 shift || true
 case "$command" in
@@ -26,7 +39,11 @@ case "$command" in
     ;;
   test)
     ensure_env
-    exec .venv/bin/python -m pytest "$@"
+    check "lint (ruff check)" .venv/bin/ruff check .
+    check "format (ruff format --check)" .venv/bin/ruff format --check .
+    check "types (mypy)" .venv/bin/mypy
+    echo "==> tests (pytest, with coverage)"
+    exec .venv/bin/python -m pytest --cov "$@"
     ;;
   *)
     echo "usage: ./run.sh serve | test [pytest arguments]" >&2

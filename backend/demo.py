@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from backend.accounts.credit_code import make_credit_code
 from backend.accounts.models import Agency
@@ -47,7 +48,7 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession], state_dir: P
     """Create the demo data once; later runs change nothing and return the same credentials."""
     credentials_file = state_dir / "demo_credentials.json"
     async with sessionmaker() as session:
-        exists = (await session.execute(select(Agency.id).where(Agency.name == CITY))).first()
+        exists = (await session.execute(select(col(Agency.id)).where(col(Agency.name) == CITY))).first()
     if exists and credentials_file.exists():
         return json.loads(credentials_file.read_text(encoding="utf-8"))
     if exists:
@@ -96,9 +97,7 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession], state_dir: P
                 agency_id=agencies[agency_key].id,
                 certificate_no=f"晋应急执{14060000 + i}",
             )
-        await add_user(
-            service, username="legal1", display_name="法制审核员", role="legal_reviewer", agency_id=agencies["city"].id
-        )
+        await add_user(service, username="legal1", display_name="法制审核员", role="legal_reviewer", agency_id=agencies["city"].id)
 
     fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

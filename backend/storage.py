@@ -16,11 +16,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from collections.abc import AsyncIterator
 from typing import IO, Any
 
 import anyio.to_thread
@@ -126,14 +126,10 @@ class ObjectStore:
         await self._run(self._client.remove_object, bucket_name=self.bucket, object_name=key)
 
     async def presigned_get(self, key: str, expires: timedelta = timedelta(minutes=10)) -> str:
-        return await self._run(
-            self._client.presigned_get_object, bucket_name=self.bucket, object_name=key, expires=expires
-        )
+        return await self._run(self._client.presigned_get_object, bucket_name=self.bucket, object_name=key, expires=expires)
 
     async def presigned_put(self, key: str, expires: timedelta = timedelta(minutes=30)) -> str:
-        return await self._run(
-            self._client.presigned_put_object, bucket_name=self.bucket, object_name=key, expires=expires
-        )
+        return await self._run(self._client.presigned_put_object, bucket_name=self.bucket, object_name=key, expires=expires)
 
 
 def weed_binary() -> str:
@@ -244,7 +240,7 @@ class EmbeddedSeaweed:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - PR_SET_PDEATHSIG must be set in the child; Popen has no option for it
         )
         log.close()
         self._wait_ready(timeout)

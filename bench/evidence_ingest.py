@@ -199,8 +199,8 @@ class CpuMeter:
 
     @staticmethod
     def add(into: dict[str, float], before: dict[str, float], after: dict[str, float]) -> None:
-        for name in after:
-            into[name] = into.get(name, 0.0) + after[name] - before[name]
+        for name, value in after.items():
+            into[name] = into.get(name, 0.0) + value - before[name]
 
 
 # --- the environment ------------------------------------------------------------------------------------------------
@@ -303,14 +303,26 @@ def start_environment(env: Env, postgres: str | None) -> None:
     env.server_log = env.tmp / "server.log"
     uvicorn = Path(sys.executable).parent / "uvicorn"
     command = [
-        str(uvicorn), "backend.app:create_app", "--factory",
-        "--host", HOST, "--port", str(port), "--log-level", "warning",
+        str(uvicorn),
+        "backend.app:create_app",
+        "--factory",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
     ]
     log(f"starting the API: {' '.join(command[1:])}")
     with open(env.server_log, "wb") as out:
         env.server = subprocess.Popen(
-            command, cwd=ROOT, env=server_env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            command,
+            cwd=ROOT,
+            env=server_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - PR_SET_PDEATHSIG must be set in the child; Popen has no option for it
         )
     deadline = time.monotonic() + 90
     with httpx.Client(trust_env=False, timeout=5) as client:
@@ -345,6 +357,7 @@ def expect(response: httpx.Response, status: int) -> dict:
 
 def seed(env: Env) -> World:
     with httpx.Client(base_url=f"{env.base_url}/api/v1", trust_env=False, timeout=30) as client:
+
         def login(username: str, password: str) -> dict[str, str]:
             body = expect(client.post("/auth/login", json={"username": username, "password": password}), 200)
             return {"Authorization": f"Bearer {body['access_token']}"}
@@ -426,13 +439,15 @@ class Rate:
     @staticmethod
     def combine(rates: list[Rate]) -> Rate:
         return Rate(
-            sum(r.count for r in rates), sum(r.total_bytes for r in rates), sum(r.seconds for r in rates),
+            sum(r.count for r in rates),
+            sum(r.total_bytes for r in rates),
+            sum(r.seconds for r in rates),
             [x for r in rates for x in r.latencies],
         )
 
     def describe(self) -> str:
         lat = sorted(self.latencies)
-        p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
+        p95 = lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))]
         return (
             f"{self.count} photos, {self.total_bytes / 1e6:.1f} MB in {self.seconds:.2f} s = "
             f"{self.per_second:.2f} photos/s, {self.mb_per_second:.1f} MB/s "
@@ -440,13 +455,12 @@ class Rate:
         )
 
 
-async def api_uploads(base_url: str, world: World, photos: list[bytes], concurrency: int, timeout: float) -> Rate:
+# The deadline covers the measured uploads only, not opening the connections, so it stays a parameter (ASYNC109).
+async def api_uploads(base_url: str, world: World, photos: list[bytes], concurrency: int, timeout: float) -> Rate:  # noqa: ASYNC109
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"Authorization": world.token}
     latencies: list[float] = []
-    async with httpx.AsyncClient(
-        base_url=base_url, headers=headers, limits=limits, trust_env=False, timeout=httpx.Timeout(120)
-    ) as client:
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, trust_env=False, timeout=httpx.Timeout(120)) as client:
         # Open the connections before the clock starts, as an app that has been talking to the server would have.
         await asyncio.gather(*(client.get("/health") for _ in range(concurrency)))
         pending = iter(range(len(photos)))
@@ -477,12 +491,14 @@ async def api_uploads(base_url: str, world: World, photos: list[bytes], concurre
 
 
 def floor_uploads(s3: S3Config, photos: list[bytes], concurrency: int, prefix: str, timeout: float) -> Rate:
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=5, read=120), maxsize=16, retries=urllib3.Retry(total=0)
-    )
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5, read=120), maxsize=16, retries=urllib3.Retry(total=0))
     client = Minio(
-        endpoint=s3.endpoint, access_key=s3.access_key, secret_key=s3.secret_key, secure=False,
-        http_client=http, region="us-east-1",
+        endpoint=s3.endpoint,
+        access_key=s3.access_key,
+        secret_key=s3.secret_key,
+        secure=False,
+        http_client=http,
+        region="us-east-1",
     )
     client.bucket_exists(bucket_name=s3.bucket)  # warm one connection and the region lookup
     latencies: list[float] = []
@@ -491,7 +507,10 @@ def floor_uploads(s3: S3Config, photos: list[bytes], concurrency: int, prefix: s
         data = photos[i]
         started = time.perf_counter()
         client.put_object(
-            bucket_name=s3.bucket, object_name=f"{prefix}/{i:04d}.jpg", data=io.BytesIO(data), length=len(data),
+            bucket_name=s3.bucket,
+            object_name=f"{prefix}/{i:04d}.jpg",
+            data=io.BytesIO(data),
+            length=len(data),
             content_type="image/jpeg",
         )
         if len(thumbnail(data)) < 1000:
@@ -638,8 +657,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=24, help="photos per measured phase (default 24)")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients / worker threads (default 8)")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="measure api and floor this many times, each round with fresh photos, alternating the order")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure api and floor this many times, each round with fresh photos, alternating the order"
+    )
     parser.add_argument("--warmup", type=int, default=2, help="extra photos sent through each path first, not measured")
     parser.add_argument("--video-mb", type=int, default=500, help="size of the video in MiB (default 500; 0 skips)")
     parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server URL; a fresh database is created and dropped")
@@ -722,34 +742,49 @@ def main() -> int:
         rss_after_photos = proc_status(env.server.pid)["VmRSS"]
         api, floor = Rate.combine(api_rounds), Rate.combine(floor_rounds)
         ratio = api.per_second / floor.per_second
-        round_ratios = [a.per_second / f.per_second for a, f in zip(api_rounds, floor_rounds)]
+        round_ratios = [a.per_second / f.per_second for a, f in zip(api_rounds, floor_rounds, strict=True)]
         memory: MemoryResult | None = None
         if args.video_mb:
             log(f"memory: one {args.video_mb} MiB video through POST /api/v1/evidence, sampling the server's RSS ...")
             memory = asyncio.run(video_upload(env.base_url, world, env.server.pid, args.video_mb * MIB))
 
         print()
-        print(f"machine: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
-              f"(before start: {' '.join(f'{x:.2f}' for x in load_at_start)})")
-        print(f"api: {api.per_second:.2f} photos/s  floor: {floor.per_second:.2f} photos/s  ratio: {ratio:.2f}"
-              f"  (target >= {RATIO_TARGET:.2f}: {'met' if ratio >= RATIO_TARGET else 'NOT met'})")
+        print(
+            f"machine: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+            f"(before start: {' '.join(f'{x:.2f}' for x in load_at_start)})"
+        )
+        print(
+            f"api: {api.per_second:.2f} photos/s  floor: {floor.per_second:.2f} photos/s  ratio: {ratio:.2f}"
+            f"  (target >= {RATIO_TARGET:.2f}: {'met' if ratio >= RATIO_TARGET else 'NOT met'})"
+        )
         print(f"api: {api.mb_per_second:.1f} MB/s  floor: {floor.mb_per_second:.1f} MB/s")
         if args.rounds > 1:
-            print(f"rounds: {args.rounds} x {args.photos} photos; ratio per round "
-                  f"{' '.join(f'{x:.2f}' for x in round_ratios)} (median {statistics.median(round_ratios):.2f})")
+            print(
+                f"rounds: {args.rounds} x {args.photos} photos; ratio per round "
+                f"{' '.join(f'{x:.2f}' for x in round_ratios)} (median {statistics.median(round_ratios):.2f})"
+            )
         n = args.rounds * args.photos
         for phase in ("api", "floor"):
             used = cpu_use[phase]
-            print(f"cpu per photo, {phase + ' phase:':<12} "
-                  + "  ".join(f"{name} {used.get(name, 0) / n * 1000:.0f} ms" for name in ("client", "server", "seaweedfs"))
-                  + f"  total {sum(used.values()) / n * 1000:.0f} ms")
+            print(
+                f"cpu per photo, {phase + ' phase:':<12} "
+                + "  ".join(f"{name} {used.get(name, 0) / n * 1000:.0f} ms" for name in ("client", "server", "seaweedfs"))
+                + f"  total {sum(used.values()) / n * 1000:.0f} ms"
+            )
         print(f"server RSS: {rss_before_photos / 1024:.0f} MiB before the photos, {rss_after_photos / 1024:.0f} MiB after")
         figures.update(
-            photos=args.photos, concurrency=args.concurrency, mean_photo_mb=round(statistics.mean(sizes), 2),
-            api_photos_per_s=round(api.per_second, 3), api_mb_per_s=round(api.mb_per_second, 2),
-            api_p50_ms=round(statistics.median(api.latencies) * 1000), floor_photos_per_s=round(floor.per_second, 3),
-            floor_mb_per_s=round(floor.mb_per_second, 2), floor_p50_ms=round(statistics.median(floor.latencies) * 1000),
-            ratio=round(ratio, 3), ratio_met=ratio >= RATIO_TARGET, rounds=args.rounds,
+            photos=args.photos,
+            concurrency=args.concurrency,
+            mean_photo_mb=round(statistics.mean(sizes), 2),
+            api_photos_per_s=round(api.per_second, 3),
+            api_mb_per_s=round(api.mb_per_second, 2),
+            api_p50_ms=round(statistics.median(api.latencies) * 1000),
+            floor_photos_per_s=round(floor.per_second, 3),
+            floor_mb_per_s=round(floor.mb_per_second, 2),
+            floor_p50_ms=round(statistics.median(floor.latencies) * 1000),
+            ratio=round(ratio, 3),
+            ratio_met=ratio >= RATIO_TARGET,
+            rounds=args.rounds,
             round_ratios=[round(x, 3) for x in round_ratios],
             cpu_ms_per_photo={ph: {k: round(v / n * 1000) for k, v in used.items()} for ph, used in cpu_use.items()},
         )
@@ -764,16 +799,25 @@ def main() -> int:
                 f"increase: {memory.increase_mb:.1f} MiB  (target < {RSS_TARGET_MB}: {'met' if met else 'NOT met'})"
             )
             if memory.hwm_increase_mb is not None:
-                print(f"server VmHWM (kernel peak since reset): {memory.server_hwm_kib / 1024:.1f} MiB  "  # type: ignore[operator]
-                      f"increase: {memory.hwm_increase_mb:.1f} MiB")
-            print(f"server RssAnon: baseline {memory.server_anon_baseline_kib / 1024:.1f} MiB, "
-                  f"peak {memory.server_anon_peak_kib / 1024:.1f} MiB")
-            print(f"client RSS baseline: {memory.client_baseline_kib / 1024:.1f} MiB  peak: {memory.client_peak_kib / 1024:.1f} MiB  "
-                  f"increase: {(memory.client_peak_kib - memory.client_baseline_kib) / 1024:.1f} MiB")
+                print(
+                    f"server VmHWM (kernel peak since reset): {memory.server_hwm_kib / 1024:.1f} MiB  "  # type: ignore[operator]
+                    f"increase: {memory.hwm_increase_mb:.1f} MiB"
+                )
+            print(
+                f"server RssAnon: baseline {memory.server_anon_baseline_kib / 1024:.1f} MiB, "
+                f"peak {memory.server_anon_peak_kib / 1024:.1f} MiB"
+            )
+            print(
+                f"client RSS baseline: {memory.client_baseline_kib / 1024:.1f} MiB  peak: {memory.client_peak_kib / 1024:.1f} MiB  "
+                f"increase: {(memory.client_peak_kib - memory.client_baseline_kib) / 1024:.1f} MiB"
+            )
             figures.update(
-                video_mib=args.video_mb, video_seconds=round(memory.seconds, 2),
-                rss_baseline_mib=round(memory.server_baseline_kib / 1024, 1), rss_peak_mib=round(memory.server_peak_kib / 1024, 1),
-                rss_increase_mib=round(memory.increase_mb, 1), rss_met=met,
+                video_mib=args.video_mb,
+                video_seconds=round(memory.seconds, 2),
+                rss_baseline_mib=round(memory.server_baseline_kib / 1024, 1),
+                rss_peak_mib=round(memory.server_peak_kib / 1024, 1),
+                rss_increase_mib=round(memory.increase_mb, 1),
+                rss_met=met,
                 hwm_increase_mib=None if memory.hwm_increase_mb is None else round(memory.hwm_increase_mb, 1),
             )
         if args.json:

@@ -62,10 +62,11 @@ async def load(dsn: str, hazards: int, enterprises: int) -> dict[str, str]:
     ]
     await conn.copy_records_to_table("agency", records=agencies, columns=["id", "name", "region_code", "parent_id", "path", "created_at"])
     ents = [
-        (uuid.uuid4(), f"基准企业{n}", make_credit_code(f"9114060{n:010d}"), districts[n % 10], "基准地址", now)
-        for n in range(enterprises)
+        (uuid.uuid4(), f"基准企业{n}", make_credit_code(f"9114060{n:010d}"), districts[n % 10], "基准地址", now) for n in range(enterprises)
     ]
-    await conn.copy_records_to_table("enterprise", records=ents, columns=["id", "name", "credit_code", "agency_id", "address", "created_at"])
+    await conn.copy_records_to_table(
+        "enterprise", records=ents, columns=["id", "name", "credit_code", "agency_id", "address", "created_at"]
+    )
     topic_of = {e[0]: TOPICS[n % len(TOPICS)] for n, e in enumerate(ents)}
     await conn.copy_records_to_table("enterprise_topic", records=[(e, t) for e, t in topic_of.items()], columns=["enterprise_id", "topic"])
     pw = hash_password(PASSWORD)
@@ -74,7 +75,8 @@ async def load(dsn: str, hazards: int, enterprises: int) -> dict[str, str]:
         (uuid.uuid4(), "bench-inspector", pw, "区执法人员", "inspector", districts[0], "BENCH-1", True, now),
     ]
     await conn.copy_records_to_table(
-        "app_user", records=users,
+        "app_user",
+        records=users,
         columns=["id", "username", "password_hash", "display_name", "role", "agency_id", "certificate_no", "is_active", "created_at"],
     )
 
@@ -82,7 +84,7 @@ async def load(dsn: str, hazards: int, enterprises: int) -> dict[str, str]:
     weights = [w for _, w in STATUSES]
     span = timedelta(days=3 * 365).total_seconds()
 
-    def rows(start: int, count: int):  # noqa: ANN202
+    def rows(start: int, count: int):
         for _ in range(start, start + count):
             enterprise = ents[rng.randrange(enterprises)][0]
             created = now - timedelta(seconds=rng.random() * span)
@@ -92,14 +94,39 @@ async def load(dsn: str, hazards: int, enterprises: int) -> dict[str, str]:
                 deadline = now + timedelta(days=rng.randint(1, 60))
             closed = created + timedelta(days=rng.random() * 40) if status in ("closed", "verified") else None
             yield (
-                uuid.uuid4(), enterprise, topic_of[enterprise], "major" if rng.random() < 0.05 else "general",
-                "基准隐患描述", status, "inspector", "[]", deadline, 1 if rng.random() < 0.02 else 0, 1, "bench",
-                created, created, closed,
+                uuid.uuid4(),
+                enterprise,
+                topic_of[enterprise],
+                "major" if rng.random() < 0.05 else "general",
+                "基准隐患描述",
+                status,
+                "inspector",
+                "[]",
+                deadline,
+                1 if rng.random() < 0.02 else 0,
+                1,
+                "bench",
+                created,
+                created,
+                closed,
             )
 
     columns = [
-        "id", "enterprise_id", "topic", "level", "description", "status", "source", "evidence_ids", "deadline",
-        "recurrence_count", "version", "client_fingerprint", "created_at", "updated_at", "closed_at",
+        "id",
+        "enterprise_id",
+        "topic",
+        "level",
+        "description",
+        "status",
+        "source",
+        "evidence_ids",
+        "deadline",
+        "recurrence_count",
+        "version",
+        "client_fingerprint",
+        "created_at",
+        "updated_at",
+        "closed_at",
     ]
     batch = 100_000
     started = time.perf_counter()
@@ -113,7 +140,9 @@ async def load(dsn: str, hazards: int, enterprises: int) -> dict[str, str]:
         "SELECT created_at, id FROM hazard WHERE status = 'rectifying' ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1",
         int(hazards * 0.3 * 0.8),
     )
-    deep_all = await conn.fetchrow("SELECT created_at, id FROM hazard ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1", int(hazards * 0.9))
+    deep_all = await conn.fetchrow(
+        "SELECT created_at, id FROM hazard ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1", int(hazards * 0.9)
+    )
     await conn.close()
     return {
         "enterprise": str(ents[0][0]),
@@ -167,14 +196,31 @@ def main() -> None:
         s3 = store.start()
         port = free_port()
         env = {
-            **os.environ, "DATABASE_URL": dsn, "S3_ENDPOINT": s3.endpoint, "S3_ACCESS_KEY": s3.access_key or "",
-            "S3_SECRET_KEY": s3.secret_key or "", "S3_BUCKET": s3.bucket, "STATE_DIR": str(tmp / "state"),
+            **os.environ,
+            "DATABASE_URL": dsn,
+            "S3_ENDPOINT": s3.endpoint,
+            "S3_ACCESS_KEY": s3.access_key or "",
+            "S3_SECRET_KEY": s3.secret_key or "",
+            "S3_BUCKET": s3.bucket,
+            "STATE_DIR": str(tmp / "state"),
             "CHECKLISTS_DIR": str(tmp / "no-checklists"),
         }
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "backend.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning"],
-            cwd=ROOT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "backend.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
         )
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -196,7 +242,10 @@ def main() -> None:
                     ("list enterprise_id", "/api/v1/hazards", {"enterprise_id": ids["enterprise"]}),
                     ("list status=rectifying, deep page", "/api/v1/hazards", {"status": "rectifying", "cursor": ids["deep_status_cursor"]}),
                     ("list, deep page (90%)", "/api/v1/hazards", {"cursor": ids["deep_cursor"]}),
-                ] + [(f"stats group_by={g}", "/api/v1/stats/hazards", {"group_by": g}) for g in ("topic", "level", "status", "agency", "enterprise")]
+                ] + [
+                    (f"stats group_by={g}", "/api/v1/stats/hazards", {"group_by": g})
+                    for g in ("topic", "level", "status", "agency", "enterprise")
+                ]
                 for label, path, params in scenarios:
                     requests = max(10, args.requests // 10) if label.startswith("stats") else args.requests
                     client.get(path, params=params)  # warm-up
@@ -204,7 +253,7 @@ def main() -> None:
                     results.append((username, label, requests, p50, p99, size))
                     print(f"{username:<16} {label:<38} n={requests:<4} p50={p50:7.1f} ms  p99={p99:7.1f} ms  rows={size}", flush=True)
         print("\nsummary (targets: list p99 < 50 ms, stats < 500 ms)")
-        for username, label, _, p50, p99, _ in results:
+        for username, label, _, _p50, p99, _ in results:
             target = 500 if label.startswith("stats") else 50
             print(f"  {'OK ' if p99 < target else 'MISS'} {username:<16} {label:<38} p99={p99:7.1f} ms")
     finally:

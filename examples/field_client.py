@@ -177,9 +177,7 @@ def find_partner(api: Api, me: dict[str, Any], username: str | None) -> dict[str
     if username:
         chosen = [u for u in inspectors if u["username"] == username]
     else:  # by default a certified colleague of the same agency
-        chosen = sorted(
-            (u for u in inspectors if u.get("certificate_no")), key=lambda u: u["agency_id"] != me["agency_id"]
-        )
+        chosen = sorted((u for u in inspectors if u.get("certificate_no")), key=lambda u: u["agency_id"] != me["agency_id"])
     if not chosen:
         sys.exit(f"no partner inspector {username or ''} among {[u['username'] for u in inspectors]}")
     return chosen[0]
@@ -212,7 +210,7 @@ class ChecklistStore:
             return self.bodies[checklist_id]
         self.etags[checklist_id] = response.headers["ETag"]
         self.bodies[checklist_id] = response.json()
-        print(f"    200 OK: {len(response.content)} bytes, ETag {response.headers['ETag'][:20]}…\"")
+        print(f'    200 OK: {len(response.content)} bytes, ETag {response.headers["ETag"][:20]}…"')
         return self.bodies[checklist_id]
 
 
@@ -234,8 +232,10 @@ def show_version_status(checklist: dict[str, Any]) -> None:
     """The server tells the inspector when a version is superseded or unverified: the app must show it."""
     if checklist.get("superseded"):
         successor = checklist.get("superseded_by") or {}
-        print(f"    ! superseded by 《{successor.get('title')}》({successor.get('document_number')})"
-              f" in force from {successor.get('effective_from')}")
+        print(
+            f"    ! superseded by 《{successor.get('title')}》({successor.get('document_number')})"
+            f" in force from {successor.get('effective_from')}"
+        )
     if checklist.get("warning"):
         print(f"    ! warning: {checklist['warning']}")
 
@@ -343,18 +343,28 @@ def plan_inspection(
     # On site, out of coverage: the phone syncs when the inspectors are back on the road, about 90 minutes later.
     started = datetime.now(LOCAL_TIME).replace(microsecond=0) - timedelta(minutes=90)
     outbox = [
-        Entry("create inspection", "POST", "/inspections", json={
-            "id": inspection_id,
-            "enterprise_id": enterprise["id"],
-            "checklist_ids": [c["id"] for c in checklists],
-            "inspector_ids": [me["id"], partner["id"]],
-            "kind": "enforcement",
-        }),
+        Entry(
+            "create inspection",
+            "POST",
+            "/inspections",
+            json={
+                "id": inspection_id,
+                "enterprise_id": enterprise["id"],
+                "checklist_ids": [c["id"] for c in checklists],
+                "inspector_ids": [me["id"], partner["id"]],
+                "kind": "enforcement",
+            },
+        ),
         # The time the notice was given is recorded when it happens, so a replay sends the same instant.
-        Entry("notice 执法告知", "POST", f"/inspections/{inspection_id}/notice", json={
-            "given_at": started.isoformat(),
-            "note": "两名执法人员出示执法证件，告知检查事项、依据及企业的权利义务",
-        }),
+        Entry(
+            "notice 执法告知",
+            "POST",
+            f"/inspections/{inspection_id}/notice",
+            json={
+                "given_at": started.isoformat(),
+                "note": "两名执法人员出示执法证件，告知检查事项、依据及企业的权利义务",
+            },
+        ),
     ]
 
     findings: dict[str, list[str]] = {}
@@ -365,11 +375,15 @@ def plan_inspection(
         findings[item["code"]] = photo_ids
         for k, photo_id in enumerate(photo_ids):
             taken = started + timedelta(minutes=10 + 7 * n + k)
-            photo_entries.append(Entry(
-                f"photo {item['code']} #{k + 1}", "POST", "/evidence",
-                form={"id": photo_id, "kind": "photo", "inspection_id": inspection_id},
-                photo=take_photo(photo_id, taken, enterprise.get("location"), rng),
-            ))
+            photo_entries.append(
+                Entry(
+                    f"photo {item['code']} #{k + 1}",
+                    "POST",
+                    "/evidence",
+                    form={"id": photo_id, "kind": "photo", "inspection_id": inspection_id},
+                    photo=take_photo(photo_id, taken, enterprise.get("location"), rng),
+                )
+            )
         note = FINDING_NOTES[n % len(FINDING_NOTES)]
         hazard_results[(checklist["id"], item["code"])] = {
             "checklist_id": checklist["id"],
@@ -385,24 +399,36 @@ def plan_inspection(
     outbox.extend(photo_entries)
 
     results = [
-        hazard_results.get((c["id"], item["code"]))
-        or {"checklist_id": c["id"], "item_code": item["code"], "outcome": "compliant"}
+        hazard_results.get((c["id"], item["code"])) or {"checklist_id": c["id"], "item_code": item["code"], "outcome": "compliant"}
         for c in checklists
         for item in c["items"]
     ]
     for start in range(0, len(results), batch_size):
         batch = results[start : start + batch_size]
-        outbox.append(Entry(f"results {start + 1}-{start + len(batch)}/{len(results)}", "PUT",
-                            f"/inspections/{inspection_id}/results", json={"results": batch}))
+        outbox.append(
+            Entry(
+                f"results {start + 1}-{start + len(batch)}/{len(results)}",
+                "PUT",
+                f"/inspections/{inspection_id}/results",
+                json={"results": batch},
+            )
+        )
 
-    outbox.append(Entry("submit", "POST", f"/inspections/{inspection_id}/submit", json={
-        "attendees": [
-            {"role": "principal", "name": enterprise.get("principal") or "王建国"},
-            {"role": "safety_manager", "name": enterprise.get("safety_manager") or "李安全"},
-            {"role": "operator", "name": "赵师傅"},
-        ],
-        "feedback": f"已当场向企业反馈检查发现的{len(findings)}项隐患及整改要求，企业主要负责人表示按期整改并报告。",
-    }))
+    outbox.append(
+        Entry(
+            "submit",
+            "POST",
+            f"/inspections/{inspection_id}/submit",
+            json={
+                "attendees": [
+                    {"role": "principal", "name": enterprise.get("principal") or "王建国"},
+                    {"role": "safety_manager", "name": enterprise.get("safety_manager") or "李安全"},
+                    {"role": "operator", "name": "赵师傅"},
+                ],
+                "feedback": f"已当场向企业反馈检查发现的{len(findings)}项隐患及整改要求，企业主要负责人表示按期整改并报告。",
+            },
+        )
+    )
     return Plan(inspection_id, findings, outbox)
 
 
@@ -412,8 +438,7 @@ def plan_inspection(
 def send(api: Api, entry: Entry, attempt_id: str) -> httpx.Response:
     if entry.photo is not None:
         # httpx writes `data` fields before `files`, so the server knows kind and owner before the bytes arrive.
-        return api.send(entry.method, entry.path, attempt_id, data=entry.form,
-                        files={"file": ("photo.jpg", entry.photo, "image/jpeg")})
+        return api.send(entry.method, entry.path, attempt_id, data=entry.form, files={"file": ("photo.jpg", entry.photo, "image/jpeg")})
     return api.send(entry.method, entry.path, attempt_id, json=entry.json)
 
 
@@ -510,8 +535,10 @@ def show_hazards(api: Api, hazard_ids: list[str]) -> None:
     for hazard_id in hazard_ids:
         hazard = api.get_json(f"/hazards/{hazard_id}")
         local_deadline = datetime.fromisoformat(hazard["deadline"]).astimezone(LOCAL_TIME)
-        print(f"  {hazard_id}  {hazard['status']}  {hazard['level']:<7}  item {hazard['item_code']:<8}"
-              f"  deadline {hazard['deadline']} ({local_deadline:%Y-%m-%d %H:%M} +08:00)")
+        print(
+            f"  {hazard_id}  {hazard['status']}  {hazard['level']:<7}  item {hazard['item_code']:<8}"
+            f"  deadline {hazard['deadline']} ({local_deadline:%Y-%m-%d %H:%M} +08:00)"
+        )
         print(f"      {hazard['description']}")
 
 
@@ -521,8 +548,10 @@ def check_no_duplicates(api: Api, plan: Plan, enterprise_id: str) -> None:
     hazards = api.all_pages("/hazards", enterprise_id=enterprise_id)
     ours = [h for h in hazards if h["inspection_id"] == plan.inspection_id]
     photos = [api.get(f"/evidence/{p}").status_code for ids in plan.findings.values() for p in ids]
-    print(f"\nOn the server: inspection {inspection['status']}, {len(inspection['results'])} results, "
-          f"{photos.count(200)}/{len(photos)} photos, {len(ours)} hazards for {len(plan.findings)} findings")
+    print(
+        f"\nOn the server: inspection {inspection['status']}, {len(inspection['results'])} results, "
+        f"{photos.count(200)}/{len(photos)} photos, {len(ours)} hazards for {len(plan.findings)} findings"
+    )
 
 
 def summarise(api: Api, plan: Plan, requests_before: int, requests_sync: int) -> None:
@@ -534,13 +563,18 @@ def summarise(api: Api, plan: Plan, requests_before: int, requests_sync: int) ->
     updates = sum(a == "200" for e in outbox[:-1] if not e.is_create for a in e.answers[1:])
     statuses = Counter(a for e in outbox for a in e.answers)
     print("\nSummary")
-    print(f"  HTTP requests sent:  {api.requests_sent} ({requests_before} before the sync, {requests_sync} syncing,"
-          f" {api.requests_sent - requests_before - requests_sync} checking)")
-    print(f"  outbox:              {len(outbox)} entries sent {attempts} times ({attempts - len(outbox)} retries,"
-          f" {lost} lost to the network)")
+    print(
+        f"  HTTP requests sent:  {api.requests_sent} ({requests_before} before the sync, {requests_sync} syncing,"
+        f" {api.requests_sent - requests_before - requests_sync} checking)"
+    )
+    print(
+        f"  outbox:              {len(outbox)} entries sent {attempts} times ({attempts - len(outbox)} retries, {lost} lost to the network)"
+    )
     print(f"  answers:             {dict(sorted(statuses.items()))}")
-    print(f"  duplicates avoided:  {creates + submits} ({creates} creates answered 200 with the existing resource,"
-          f" {submits} submit replay(s) answered with the same hazards)")
+    print(
+        f"  duplicates avoided:  {creates + submits} ({creates} creates answered 200 with the existing resource,"
+        f" {submits} submit replay(s) answered with the same hazards)"
+    )
     print(f"  harmless repeats:    {updates} notice/results replays changed nothing")
     rejected = [e for e in outbox if e.state == "rejected"]
     pending = [e for e in outbox if e.state == "pending"]
@@ -602,8 +636,7 @@ def main() -> int:
     store = ChecklistStore()
     checklists = []
     for summary in pick_checklists(api, topic):
-        print(f"   checklist {summary['code']}@{summary['version']} ({summary['kind']}, {summary['item_count']} items)"
-              f" {summary['title']}")
+        print(f"   checklist {summary['code']}@{summary['version']} ({summary['kind']}, {summary['item_count']} items) {summary['title']}")
         show_version_status(summary)
         checklists.append(store.download(api, summary["id"]))
         store.download(api, summary["id"])  # the next sync of the app: nothing to download
@@ -612,8 +645,10 @@ def main() -> int:
     items = sum(len(c["items"]) for c in checklists)
     photos = sum(len(p) for p in plan.findings.values())
     camera = "640x480 JPEG with EXIF DateTimeOriginal and GPS" if Image else "tiny JPEG without EXIF (no Pillow)"
-    print(f"\n3. Offline on site: inspection {plan.inspection_id}, {items} items, findings {list(plan.findings)}"
-          f" with {photos} photos ({camera}); {len(plan.outbox)} requests in the outbox")
+    print(
+        f"\n3. Offline on site: inspection {plan.inspection_id}, {items} items, findings {list(plan.findings)}"
+        f" with {photos} photos ({camera}); {len(plan.outbox)} requests in the outbox"
+    )
 
     requests_before = api.requests_sent
     if not args.reliable_network:

@@ -36,9 +36,7 @@ class Checklist(SQLModel, table=True):
     source_file: str = Field(max_length=200)
     published_at: datetime = created_at_field()
 
-    items: list["ChecklistItem"] = Relationship(
-        sa_relationship_kwargs={"lazy": "raise", "order_by": "ChecklistItem.position"}
-    )
+    items: list["ChecklistItem"] = Relationship(sa_relationship_kwargs={"lazy": "raise", "order_by": "ChecklistItem.position"})
 
 
 class ChecklistItem(SQLModel, table=True):

@@ -8,9 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
-from backend.topics import TOPICS
-
-Topic = Literal[tuple(TOPICS)]  # type: ignore[valid-type]
+from backend.topics import Topic
 
 
 class _Strict(BaseModel):

@@ -7,18 +7,19 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import QueryableAttribute, selectinload
+from sqlmodel import col
 
 from backend import audit
 from backend.audit import Actor
 from backend.checklists.loader import ChecklistFileInvalid, FileError, checklist_files, content_hash, parse_checklist_file
 from backend.checklists.models import Checklist, ChecklistItem
-from backend.checklists.schemas import ChecklistFile, ChecklistItemOut, ChecklistOut, ChecklistSummary, DocumentRef
+from backend.checklists.schemas import ChecklistFile, ChecklistItemOut, ChecklistOut, ChecklistSummary, CombinationRule, DocumentRef
 from backend.clock import local_today
 from backend.errors import NotFound
 from backend.sync.service import record_change, register_serializer
@@ -64,8 +65,10 @@ def status_on(checklist: Checklist, versions: list[Checklist], on: date) -> tupl
     warnings: list[str] = []
     successor = DocumentRef.model_validate(checklist.superseded_by) if checklist.superseded_by else None
     current = in_force(versions, on)
-    replaced_here = current is not None and current.id != checklist.id and (
-        checklist.effective_from is None or (current.effective_from or date.min) > checklist.effective_from
+    replaced_here = (
+        current is not None
+        and current.id != checklist.id
+        and (checklist.effective_from is None or (current.effective_from or date.min) > checklist.effective_from)
     )
     ended = checklist.effective_to is not None and on >= checklist.effective_to
     successor_in_force = successor is not None and successor.effective_from is not None and on >= successor.effective_from
@@ -79,15 +82,11 @@ def status_on(checklist: Checklist, versions: list[Checklist], on: date) -> tupl
     elif successor is not None:
         undated = [v.version for v in versions if v.id != checklist.id and v.effective_from is None]
         loaded = f"（已载入为版本 {undated[0]}）" if undated else ""
-        warnings.append(
-            f"已有后续版本《{successor.title}》（{successor.document_number}）{loaded}，其施行日期未核实，请核对适用版本"
-        )
+        warnings.append(f"已有后续版本《{successor.title}》（{successor.document_number}）{loaded}，其施行日期未核实，请核对适用版本")
     if checklist.effective_from is None:
         warnings.append("本版本施行日期未核实")
     if checklist.official_item_count and checklist.item_count < checklist.official_item_count:
-        warnings.append(
-            f"本检查表收录 {checklist.item_count}/{checklist.official_item_count} 项，缺失条目见 checklists/README.md"
-        )
+        warnings.append(f"本检查表收录 {checklist.item_count}/{checklist.official_item_count} 项，缺失条目见 checklists/README.md")
     return superseded, "；".join(warnings) or None
 
 
@@ -126,9 +125,24 @@ class ChecklistService:
             return self._same_or_refuse(existing, digest, source_file)
         checklist = Checklist(
             id=checklist_id(parsed.code, parsed.version),
-            **parsed.model_dump(mode="json", include={"code", "version", "topic", "kind", "title", "document_number",
-                                                      "issuing_body", "replaces", "superseded_by",
-                                                      "official_item_count", "sources", "notes", "combination_rules"}),
+            **parsed.model_dump(
+                mode="json",
+                include={
+                    "code",
+                    "version",
+                    "topic",
+                    "kind",
+                    "title",
+                    "document_number",
+                    "issuing_body",
+                    "replaces",
+                    "superseded_by",
+                    "official_item_count",
+                    "sources",
+                    "notes",
+                    "combination_rules",
+                },
+            ),
             effective_from=parsed.effective_from,
             effective_to=parsed.effective_to,
             item_count=len(parsed.items),
@@ -141,7 +155,11 @@ class ChecklistService:
             self.session.add(ChecklistItem(checklist_id=checklist.id, position=position, **item.model_dump(mode="json")))
         record_change(self.session, "checklist", checklist.id, "create")
         audit.record(
-            self.session, LOADER, "checklist.publish", "checklist", checklist.id,
+            self.session,
+            LOADER,
+            "checklist.publish",
+            "checklist",
+            checklist.id,
             {"code": parsed.code, "version": parsed.version, "sha256": digest, "file": source_file},
         )
         try:
@@ -171,7 +189,7 @@ class ChecklistService:
         )
 
     async def _by_code_version(self, code: str, version: str) -> Checklist | None:
-        query = select(Checklist).where(Checklist.code == code, Checklist.version == version)
+        query = select(Checklist).where(col(Checklist.code) == code, col(Checklist.version) == version)
         return (await self.session.execute(query)).scalar_one_or_none()
 
     @classmethod
@@ -195,9 +213,9 @@ class ChecklistService:
     async def versions(self, topic: str | None = None, kind: str | None = None) -> dict[str, list[Checklist]]:
         query = select(Checklist)
         if topic:
-            query = query.where(Checklist.topic == topic)
+            query = query.where(col(Checklist.topic) == topic)
         if kind:
-            query = query.where(Checklist.kind == kind)
+            query = query.where(col(Checklist.kind) == kind)
         by_code: dict[str, list[Checklist]] = {}
         for checklist in (await self.session.execute(query.order_by(Checklist.code))).scalars():
             by_code.setdefault(checklist.code, []).append(checklist)
@@ -211,7 +229,9 @@ class ChecklistService:
         return sorted(out, key=lambda s: (s.topic, s.kind, s.code, s.version))
 
     async def get(self, checklist_id_: uuid.UUID, on: date) -> ChecklistOut:
-        query = select(Checklist).options(selectinload(Checklist.items)).where(Checklist.id == checklist_id_)
+        # On the class a relationship is an InstrumentedAttribute; SQLModel annotates it as the loaded list.
+        items = cast("QueryableAttribute[Any]", Checklist.items)
+        query = select(Checklist).options(selectinload(items)).where(col(Checklist.id) == checklist_id_)
         checklist = (await self.session.execute(query)).scalar_one_or_none()
         if checklist is None:
             raise NotFound(f"checklist {checklist_id_} not found", code="checklist_not_found")
@@ -223,7 +243,7 @@ class ChecklistService:
             replaces=DocumentRef.model_validate(checklist.replaces) if checklist.replaces else None,
             sources=checklist.sources,
             notes=checklist.notes,
-            combination_rules=checklist.combination_rules,
+            combination_rules=[CombinationRule.model_validate(rule) for rule in checklist.combination_rules],
             content_sha256=checklist.content_sha256,
             published_at=checklist.published_at,
             items=[ChecklistItemOut.model_validate(item, from_attributes=True) for item in checklist.items],

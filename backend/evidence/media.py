@@ -40,7 +40,7 @@ def _ftyp_brand(head: bytes) -> bytes | None:
     return head[8:12] if len(head) >= 12 and head[4:8] == b"ftyp" else None
 
 
-def sniff(head: bytes) -> tuple[str, str] | None:
+def sniff(head: bytes) -> tuple[str, str] | None:  # noqa: PLR0911, PLR0912 - one flat table of magic numbers
     """(kind, content type) judged from the first bytes, or None when it is nothing we accept."""
     brand = _ftyp_brand(head)
     if head.startswith(b"\xff\xd8\xff"):
@@ -92,6 +92,7 @@ def _exif_time(exif: Image.Exif) -> datetime | None:
 def _exif_gps(exif: Image.Exif) -> tuple[float | None, float | None]:
     gps = exif.get_ifd(0x8825)
     try:
+
         def degrees(values: tuple[float, float, float], ref: str, negative: str) -> float:
             d, m, s = (float(v) for v in values)
             value = d + m / 60 + s / 3600

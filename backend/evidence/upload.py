@@ -7,7 +7,6 @@ import hashlib
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO
 
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser, parse_options_header
@@ -50,11 +49,11 @@ def hash_file(fh: IO[bytes], chunk: int = 1 << 20) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-async def receive_multipart(
+async def receive_multipart(  # noqa: PLR0912 - one push-parser loop, its states read best side by side
     stream: AsyncIterator[bytes],
     content_type: str,
     limit_for: Callable[[dict[str, str]], int],
-    tmp_dir: Path | None = None,
+    tmp_dir: str | None = None,
 ) -> tuple[dict[str, str], ReceivedFile | None]:
     """Parse `multipart/form-data` from `stream`. `limit_for(fields so far)` caps the file's size as it arrives."""
     media_type, options = parse_options_header(content_type)
