@@ -9,8 +9,8 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
-from litestar.datastructures import MutableScopeHeaders
 from litestar.config.app import AppConfig
+from litestar.datastructures import MutableScopeHeaders
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,21 +18,21 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from backend.accounts.controller import AgencyController, AuthController, EnterpriseController, UserController
 from backend.accounts.service import AccountService
 from backend.audit import Actor
+from backend.auth import LoginThrottle, make_jwt_auth, provide_actor
 from backend.checklists.controller import ChecklistController
-from backend.enforcement.controller import CaseController, discretion, public_decision_list
-from backend.unit_of_work import lost_race_handlers, provide_db_session
-from backend.evidence.controller import EvidenceController
-from backend.hazards.controller import HazardController, lookbacks_due, stats_hazards
-from backend.inspections.controller import InspectionController
-from backend.sync.controller import sync_changes
 from backend.checklists.service import ChecklistService
 from backend.cli import SafetyCLIPlugin
-from backend.auth import LoginThrottle, make_jwt_auth, provide_actor
 from backend.db import make_engine, make_sessionmaker
+from backend.enforcement.controller import CaseController, discretion, public_decision_list
 from backend.errors import exception_handlers
+from backend.evidence.controller import EvidenceController
+from backend.hazards.controller import HazardController, lookbacks_due, stats_hazards
 from backend.health import health
+from backend.inspections.controller import InspectionController
 from backend.settings import Settings, get_settings
 from backend.storage import ObjectStore, S3Config
+from backend.sync.controller import sync_changes
+from backend.unit_of_work import lost_race_handlers, provide_db_session
 
 logger = logging.getLogger("backend")
 

@@ -47,9 +47,7 @@ async def _retrieve_actor(token: Token, connection: ASGIConnection[Any, Any, Any
         return None
     async with connection.app.state.sessionmaker() as session:
         row = (
-            await session.execute(
-                select(User, Agency.path).outerjoin(Agency, Agency.id == User.agency_id).where(User.id == user_id)
-            )
+            await session.execute(select(User, Agency.path).outerjoin(Agency, Agency.id == User.agency_id).where(User.id == user_id))
         ).first()
     if row is None or not row[0].is_active:
         return None
@@ -124,9 +122,7 @@ class LoginThrottle:
         entries = self._recent((username.lower(), client))
         if len(entries) >= self.max_failures:
             retry = int(entries[0] + self.window - time.monotonic()) + 1
-            raise TooManyRequests(
-                f"too many failed logins for {username}; try again in {retry} s", code="login_throttled"
-            )
+            raise TooManyRequests(f"too many failed logins for {username}; try again in {retry} s", code="login_throttled")
 
     def failed(self, username: str, client: str) -> None:
         self._recent((username.lower(), client)).append(time.monotonic())

@@ -56,7 +56,7 @@ def created_at_field() -> Any:
 
 def to_async_url(url: str) -> str:
     """Accept plain postgresql:// and sqlite:// URLs and pick the async drivers the stack uses."""
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
+    if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+asyncpg://" + url.split("://", 1)[1]
     if url.startswith("sqlite://"):
         return "sqlite+aiosqlite://" + url.split("://", 1)[1]

@@ -95,8 +95,14 @@ READABLE: dict[type, Callable[[Actor], Select[Any]]] = {
     Checklist: _published_checklists,
 }
 NAMES: dict[type, str] = {
-    Enterprise: "enterprise", Agency: "agency", User: "user", Case: "case", Inspection: "inspection", Hazard: "hazard",
-    Evidence: "evidence", Checklist: "checklist",
+    Enterprise: "enterprise",
+    Agency: "agency",
+    User: "user",
+    Case: "case",
+    Inspection: "inspection",
+    Hazard: "hazard",
+    Evidence: "evidence",
+    Checklist: "checklist",
 }
 
 

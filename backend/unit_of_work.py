@@ -100,8 +100,11 @@ def _with_every_change(session: Session, _context: Any, _instances: Any) -> None
             enterprise_id, agency_path = spec.feed(session, row)
             session.add(
                 ChangeLog(
-                    entity=spec.entity, entity_id=str(row.id), op="create" if is_new else "update",
-                    enterprise_id=str(enterprise_id) if enterprise_id else None, agency_path=agency_path,
+                    entity=spec.entity,
+                    entity_id=str(row.id),
+                    op="create" if is_new else "update",
+                    enterprise_id=str(enterprise_id) if enterprise_id else None,
+                    agency_path=agency_path,
                 )
             )
 

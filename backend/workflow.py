@@ -125,12 +125,20 @@ class Workflow:
         if self.timeline is not None:
             event = self.timeline(
                 **{self.owner_key: obj.id},
-                actor_id=actor.user_id, actor=actor.username, action=action, from_status=current, to_status=target,
-                note=note, data=payload,
-                client_id=request.client_id if request else None, fingerprint=request.fingerprint if request else None,
+                actor_id=actor.user_id,
+                actor=actor.username,
+                action=action,
+                from_status=current,
+                to_status=target,
+                note=note,
+                data=payload,
+                client_id=request.client_id if request else None,
+                fingerprint=request.fingerprint if request else None,
             )
             session.add(event)
-        audit.record(session, actor, f"{self.entity}.{action}", self.entity, obj.id, {"from": current, "to": target, "note": note, **payload})
+        audit.record(
+            session, actor, f"{self.entity}.{action}", self.entity, obj.id, {"from": current, "to": target, "note": note, **payload}
+        )
         return event
 
     def creation_rows(self, obj: Any, actor: Actor, note: str | None, data: dict[str, Any], action: str = "created") -> list[Any]:
@@ -140,8 +148,14 @@ class Workflow:
         if self.timeline is not None:
             rows.append(
                 self.timeline(
-                    **{self.owner_key: obj.id}, actor_id=actor.user_id, actor=actor.username, action=action,
-                    from_status=None, to_status=obj.status, note=note, data=payload,
+                    **{self.owner_key: obj.id},
+                    actor_id=actor.user_id,
+                    actor=actor.username,
+                    action=action,
+                    from_status=None,
+                    to_status=obj.status,
+                    note=note,
+                    data=payload,
                 )
             )
         return rows

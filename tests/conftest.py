@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
-from minio import Minio
 import httpx
 import pytest
 from litestar import Litestar
+from minio import Minio
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
@@ -139,14 +139,18 @@ async def session_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 REFERENCE_TABLES = {"checklist", "checklist_item"}
 
 
+def _restore_sqlite(template: Path, db: Path) -> None:
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    shutil.copy(template, db)
+
+
 async def _reset_database(app: Litestar, settings: Settings, sqlite_template: Path | None) -> None:
     engine = app.state.engine
     if sqlite_template is not None:
         await engine.dispose()
         db = Path(make_url(settings.database_url).database or "")
-        for suffix in ("-wal", "-shm"):
-            Path(str(db) + suffix).unlink(missing_ok=True)
-        shutil.copy(sqlite_template, db)
+        await asyncio.to_thread(_restore_sqlite, sqlite_template, db)
         return
     tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables if t.name not in REFERENCE_TABLES)
     async with engine.begin() as conn:

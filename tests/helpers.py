@@ -8,7 +8,6 @@ from functools import lru_cache
 from typing import Any
 
 import httpx
-
 from litestar import Litestar
 from sqlalchemy import select
 
@@ -146,9 +145,7 @@ async def start_inspection(
     return response.json()
 
 
-async def upload(
-    world: World, username: str, content: bytes, *, kind: str = "photo", filename: str = "photo.jpg", **fields: Any
-) -> Any:
+async def upload(world: World, username: str, content: bytes, *, kind: str = "photo", filename: str = "photo.jpg", **fields: Any) -> Any:
     data = {"kind": kind, **{k: str(v) for k, v in fields.items()}}
     return await world.client.post(
         "/api/v1/evidence", data=data, files={"file": (filename, content, "application/octet-stream")}, headers=world.headers(username)

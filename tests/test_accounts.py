@@ -51,9 +51,7 @@ async def test_admin_builds_agency_tree(world: World) -> None:
 async def test_agency_validation_and_roles(world: World) -> None:
     bad = await world.post("admin", "/api/v1/agencies", {"name": "x", "region_code": "12"})
     assert_problem(bad, 400, "validation_error", field="region_code")
-    unknown_parent = await world.post(
-        "admin", "/api/v1/agencies", {"name": "x", "region_code": "140200", "parent_id": str(uuid.uuid4())}
-    )
+    unknown_parent = await world.post("admin", "/api/v1/agencies", {"name": "x", "region_code": "140200", "parent_id": str(uuid.uuid4())})
     assert_problem(unknown_parent, 422, "agency_not_found", field="parent_id")
     for username in ("inspector_a1", "legal_city", "enterprise_a"):
         denied = await world.post(username, "/api/v1/agencies", {"name": "x", "region_code": "140200"})
@@ -182,9 +180,7 @@ async def test_enterprise_list_filters_and_pages(world: World) -> None:
 
 
 async def test_every_change_is_audited_with_request_id(world: World) -> None:
-    response = await world.post(
-        "inspector_a1", ENTERPRISE, enterprise_body(world), headers={"X-Request-ID": "req-42"}
-    )
+    response = await world.post("inspector_a1", ENTERPRISE, enterprise_body(world), headers={"X-Request-ID": "req-42"})
     assert response.status_code == 201
     assert response.headers["x-request-id"] == "req-42"
     async with world.app.state.sessionmaker() as session:

@@ -6,9 +6,7 @@ from tests.helpers import ADMIN_PASSWORD, USER_PASSWORD, World, assert_problem
 
 
 async def test_login_returns_a_token_that_opens_me(world: World) -> None:
-    response = await world.client.post(
-        "/api/v1/auth/login", json={"username": "inspector_a1", "password": USER_PASSWORD}
-    )
+    response = await world.client.post("/api/v1/auth/login", json={"username": "inspector_a1", "password": USER_PASSWORD})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["token_type"] == "bearer" and body["expires_in"] > 0

@@ -25,10 +25,13 @@ async def submitted_inspection(world: World) -> dict[str, Any]:
     photo = (await upload(world, "inspector_a1", jpeg(color=(10, 20, 30)), inspection_id=inspection["id"])).json()
     await world.post("inspector_a1", f"/api/v1/inspections/{inspection['id']}/notice", {"note": "出示证件，告知检查事项"})
     await world.put(
-        "inspector_a1", f"/api/v1/inspections/{inspection['id']}/results",
+        "inspector_a1",
+        f"/api/v1/inspections/{inspection['id']}/results",
         {"results": all_compliant(checklist_id, items, {items[2]["code"]: [photo["id"]]})},
     )
-    submitted = await world.post("inspector_a1", f"/api/v1/inspections/{inspection['id']}/submit", {"attendees": ATTENDEES, "feedback": "当场反馈"})
+    submitted = await world.post(
+        "inspector_a1", f"/api/v1/inspections/{inspection['id']}/submit", {"attendees": ATTENDEES, "feedback": "当场反馈"}
+    )
     assert submitted.status_code == 200, submitted.text
     return inspection
 
@@ -49,13 +52,22 @@ async def open_case(world: World, inspection_id: str | None = None) -> dict[str,
 
 
 async def record(world: World, case_id: str, kind: str, description: str, evidence_ids: list[str] | None = None, **extra: Any) -> Any:
-    body = {"kind": kind, "occurred_at": datetime.now(UTC).isoformat(), "description": description, "evidence_ids": evidence_ids or [], **extra}
+    body = {
+        "kind": kind,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "description": description,
+        "evidence_ids": evidence_ids or [],
+        **extra,
+    }
     return await world.post("inspector_a1", f"/api/v1/cases/{case_id}/records", body)
 
 
 FACTS = "经查，企业a主要负责人负责人a（身份证号110101199003071234，电话13812345678）未将事故隐患排查治理情况如实记录。"
 MAJOR_FINE = {
-    "measures": [{"type": "fine", "amount": 150000, "basis_id": "AQSCF-97-5-OVERDUE"}, {"type": "suspend_production", "basis_id": "AQSCF-97-5-OVERDUE"}],
+    "measures": [
+        {"type": "fine", "amount": 150000, "basis_id": "AQSCF-97-5-OVERDUE"},
+        {"type": "suspend_production", "basis_id": "AQSCF-97-5-OVERDUE"},
+    ],
     "facts": FACTS,
     "reasoning": "逾期未改正，依据安全生产法第九十七条第（五）项处罚。",
 }
@@ -75,11 +87,21 @@ async def test_a_case_end_to_end(world: World, bucket) -> None:
     photo = (await upload(world, "inspector_a2", jpeg(color=(200, 1, 1)), case_id=cid)).json()
     notice = await record(world, cid, "notice", "出示执法证件，告知当事人权利义务")
     record_id = str(uuid.uuid4())
-    onsite = await record(world, cid, "onsite_check", "现场检查，隐患排查台账缺失", [photo["id"]], id=record_id, location={"lat": 39.33, "lng": 112.43})
-    retry = await world.post("inspector_a1", f"/api/v1/cases/{cid}/records", {
-        "id": record_id, "kind": "onsite_check", "occurred_at": onsite.json()["occurred_at"], "description": "现场检查，隐患排查台账缺失",
-        "evidence_ids": [photo["id"]], "location": {"lat": 39.33, "lng": 112.43},
-    })
+    onsite = await record(
+        world, cid, "onsite_check", "现场检查，隐患排查台账缺失", [photo["id"]], id=record_id, location={"lat": 39.33, "lng": 112.43}
+    )
+    retry = await world.post(
+        "inspector_a1",
+        f"/api/v1/cases/{cid}/records",
+        {
+            "id": record_id,
+            "kind": "onsite_check",
+            "occurred_at": onsite.json()["occurred_at"],
+            "description": "现场检查，隐患排查台账缺失",
+            "evidence_ids": [photo["id"]],
+            "location": {"lat": 39.33, "lng": 112.43},
+        },
+    )
     assert (notice.status_code, onsite.status_code, retry.status_code) == (201, 201, 200)
     assert retry.json()["hash"] == onsite.json()["hash"]
     assert onsite.json()["prev_hash"] == notice.json()["hash"] and onsite.json()["evidence"][0]["sha256"] == photo["sha256"]
@@ -88,7 +110,11 @@ async def test_a_case_end_to_end(world: World, bucket) -> None:
     discretion = (await world.get("legal_city", "/api/v1/discretion", params={"q": "第九十七条"})).json()["items"]
     assert {d["id"] for d in discretion} >= {"AQSCF-97-5", "AQSCF-97-5-OVERDUE"}
 
-    outside = await world.post("inspector_a1", f"/api/v1/cases/{cid}/decision", {**MAJOR_FINE, "measures": [{"type": "fine", "amount": 250000, "basis_id": "AQSCF-97-5-OVERDUE"}]})
+    outside = await world.post(
+        "inspector_a1",
+        f"/api/v1/cases/{cid}/decision",
+        {**MAJOR_FINE, "measures": [{"type": "fine", "amount": 250000, "basis_id": "AQSCF-97-5-OVERDUE"}]},
+    )
     assert_problem(outside, 422, "outside_discretion", field="measures[0].amount")
     draft = await world.post("inspector_a1", f"/api/v1/cases/{cid}/decision", MAJOR_FINE)
     assert draft.status_code == 200, draft.text
@@ -115,11 +141,20 @@ async def test_a_case_end_to_end(world: World, bucket) -> None:
     assert body["status"] == "decided" and body["decided_at"]
     assert [r["outcome"] for r in body["reviews"]] == ["return", "approve"]
     assert [e["action"] for e in body["history"]] == [
-        "opened", "major_decision_drafted", "returned", "major_decision_drafted", "approved", "decided",
+        "opened",
+        "major_decision_drafted",
+        "returned",
+        "major_decision_drafted",
+        "approved",
+        "decided",
     ]
 
     texts = {}
-    for doc_type, title in (("penalty_decision", "行政处罚决定书"), ("inspection_record", "现场检查记录"), ("rectification_order", "责令限期整改指令书")):
+    for doc_type, title in (
+        ("penalty_decision", "行政处罚决定书"),
+        ("inspection_record", "现场检查记录"),
+        ("rectification_order", "责令限期整改指令书"),
+    ):
         response = await world.get("inspector_a1", f"/api/v1/cases/{cid}/documents/{doc_type}")
         assert response.status_code == 200 and response.headers["content-type"] == "application/pdf", response.text
         texts[doc_type] = pdf_text(response.content)
@@ -161,9 +196,7 @@ async def _chained_case(world: World) -> tuple[str, dict[str, Any], list[dict[st
 async def _tamper_with_record(world: World, case_id: str, seq: int, description: str) -> None:
     """Change a stored record the way an intruder with database access would, past the append-only trigger."""
     statement = (
-        update(CaseRecord.__table__)
-        .where(CaseRecord.case_id == uuid.UUID(case_id), CaseRecord.seq == seq)
-        .values(description=description)
+        update(CaseRecord.__table__).where(CaseRecord.case_id == uuid.UUID(case_id), CaseRecord.seq == seq).values(description=description)
     )
     async with world.app.state.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
@@ -173,10 +206,12 @@ async def _tamper_with_record(world: World, case_id: str, seq: int, description:
         else:
             await conn.execute(text("DROP TRIGGER case_record_no_update"))
             await conn.execute(statement)
-            await conn.execute(text(
-                "CREATE TRIGGER case_record_no_update BEFORE UPDATE ON case_record "
-                "BEGIN SELECT RAISE(ABORT, 'table case_record is append-only'); END"
-            ))
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER case_record_no_update BEFORE UPDATE ON case_record "
+                    "BEGIN SELECT RAISE(ABORT, 'table case_record is append-only'); END"
+                )
+            )
         await conn.commit()
 
 
@@ -200,35 +235,57 @@ async def test_who_may_open_and_review_cases(world: World) -> None:
     base = {"enterprise_id": str(world.enterprises["a"].id), "title": "案"}
     one = await world.post("inspector_a1", "/api/v1/cases", {**base, "handler_ids": [str(world.users["inspector_a1"].id)] * 2})
     assert_problem(one, 422, "two_officers_required", field="handler_ids")
-    foreign = await world.post("inspector_a1", "/api/v1/cases", {**base, "handler_ids": [str(world.users["inspector_b"].id), str(world.users["inspector_a2"].id)]})
+    foreign = await world.post(
+        "inspector_a1", "/api/v1/cases", {**base, "handler_ids": [str(world.users["inspector_b"].id), str(world.users["inspector_a2"].id)]}
+    )
     assert_problem(foreign, 422, "inspector_not_eligible", field="handler_ids")
     assert_problem(await world.post("enterprise_a", "/api/v1/cases", {**base, "handler_ids": []}), 403)
     case = await open_case(world)
     assert_problem(await world.get("inspector_b", f"/api/v1/cases/{case['id']}"), 404)
     assert_problem(await world.get("enterprise_b", f"/api/v1/cases/{case['id']}"), 404)
     assert (await world.get("enterprise_a", f"/api/v1/cases/{case['id']}")).status_code == 200
-    not_handler = await world.post("inspector_city", f"/api/v1/cases/{case['id']}/records", {"kind": "note", "occurred_at": datetime.now(UTC).isoformat(), "description": "x"})
+    not_handler = await world.post(
+        "inspector_city",
+        f"/api/v1/cases/{case['id']}/records",
+        {"kind": "note", "occurred_at": datetime.now(UTC).isoformat(), "description": "x"},
+    )
     assert_problem(not_handler, 403, "not_a_handler")
 
 
 async def test_a_minor_decision_needs_no_review_and_the_time_limit_is_enforced(world: World) -> None:
     case = await open_case(world)
     cid = case["id"]
-    draft = await world.post("inspector_a1", f"/api/v1/cases/{cid}/decision", {
-        "measures": [{"type": "fine", "amount": 20000, "basis_id": "AQSCF-97-5"}, {"type": "order_rectification", "basis_id": "AQSCF-97-5"}],
-        "facts": "事实", "reasoning": "理由",
-    })
+    draft = await world.post(
+        "inspector_a1",
+        f"/api/v1/cases/{cid}/decision",
+        {
+            "measures": [
+                {"type": "fine", "amount": 20000, "basis_id": "AQSCF-97-5"},
+                {"type": "order_rectification", "basis_id": "AQSCF-97-5"},
+            ],
+            "facts": "事实",
+            "reasoning": "理由",
+        },
+    )
     assert draft.json()["major"] is False and draft.json()["status"] == "decision_draft"
-    wrong_measure = await world.post("inspector_a1", f"/api/v1/cases/{cid}/decision", {
-        "measures": [{"type": "close", "basis_id": "AQSCF-97-5"}], "facts": "事实", "reasoning": "理由",
-    })
+    wrong_measure = await world.post(
+        "inspector_a1",
+        f"/api/v1/cases/{cid}/decision",
+        {
+            "measures": [{"type": "close", "basis_id": "AQSCF-97-5"}],
+            "facts": "事实",
+            "reasoning": "理由",
+        },
+    )
     assert_problem(wrong_measure, 422, "measure_not_allowed", field="measures[0].type")
     async with world.app.state.sessionmaker() as session:
         await session.execute(update(Case).where(Case.id == uuid.UUID(cid)).values(decide_by=datetime.now(UTC) - timedelta(days=1)))
         await session.commit()
     assert_problem(await world.post("inspector_a1", f"/api/v1/cases/{cid}/decide"), 409, "decision_deadline_passed")
     until = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
-    extended = await world.post("inspector_a1", f"/api/v1/cases/{cid}/extension", {"until": until, "reason": "案情复杂", "approved_by": "局长张某"})
+    extended = await world.post(
+        "inspector_a1", f"/api/v1/cases/{cid}/extension", {"until": until, "reason": "案情复杂", "approved_by": "局长张某"}
+    )
     assert extended.status_code == 200 and extended.json()["history"][-1]["action"] == "time_limit_extended"
     decided = await world.post("inspector_a1", f"/api/v1/cases/{cid}/decide")
     assert decided.status_code == 200 and decided.json()["status"] == "decided"

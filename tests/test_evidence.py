@@ -105,7 +105,11 @@ async def test_bad_files_are_refused_and_leave_nothing_behind(
     world: World, bucket, content: bytes | str, kind: str, status: int, code: str
 ) -> None:
     inspection = await start_inspection(world)
-    payload = {"truncated": truncated_jpeg, "bomb": png_bomb, "photo": jpeg, "video": mp4_header}[content]() if isinstance(content, str) else content
+    payload = (
+        {"truncated": truncated_jpeg, "bomb": png_bomb, "photo": jpeg, "video": mp4_header}[content]()
+        if isinstance(content, str)
+        else content
+    )
     before = bucket.keys()
     response = await upload(world, "inspector_a1", payload, kind=kind, inspection_id=inspection["id"])
     assert_problem(response, status, code)

@@ -89,7 +89,9 @@ async def test_general_hazard_walks_every_transition(world: World, lookback_now:
     assert (await detail(world, hid))["overdue"] is True
     overdue_ids = [h["id"] for h in (await world.get("inspector_a1", "/api/v1/hazards", params={"overdue": "true"})).json()["items"]]
     assert overdue_ids == [hid]
-    shortened = await act(world, "inspector_a1", hid, "order", {"deadline": (datetime.now(UTC) - timedelta(days=1)).date().isoformat(), "measures": "x"})
+    shortened = await act(
+        world, "inspector_a1", hid, "order", {"deadline": (datetime.now(UTC) - timedelta(days=1)).date().isoformat(), "measures": "x"}
+    )
     assert_problem(shortened, 422, field="deadline")
     extended = await act(world, "inspector_a1", hid, "order", {"deadline": LATER, "measures": "延期整改至月底"})
     assert extended.json()["status"] == "rectifying" and extended.json()["overdue"] is False
@@ -144,8 +146,15 @@ async def test_major_hazard_needs_a_plan_agency_acceptance_and_a_look_back(world
     assert held.json()["status"] == "verified" and held.json()["recurrence_count"] == 1
     actions = [e["action"] for e in (await detail(world, hid))["timeline"]]
     assert actions == [
-        "created", "ordered", "plan_submitted", "rectification_submitted", "accepted", "lookback_recurred",
-        "rectification_submitted", "accepted", "lookback_held",
+        "created",
+        "ordered",
+        "plan_submitted",
+        "rectification_submitted",
+        "accepted",
+        "lookback_recurred",
+        "rectification_submitted",
+        "accepted",
+        "lookback_held",
     ]
     plan_event = next(e for e in (await detail(world, hid))["timeline"] if e["action"] == "plan_submitted")
     assert plan_event["data"]["funds"] == 350000
@@ -159,10 +168,14 @@ async def test_self_inspection_general_hazard_closed_by_the_enterprise(world: Wo
     await act(world, "enterprise_a", hid, "rectifications", await proof(world, hid))
     closed = await act(world, "enterprise_a", hid, "review", {"decision": "accept", "opinion": "已更换灭火器，自行验收"})
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
-    no_deadline = await world.post("enterprise_a", "/api/v1/hazards", {"enterprise_id": str(world.enterprises["a"].id), "level": "general", "description": "x"})
+    no_deadline = await world.post(
+        "enterprise_a", "/api/v1/hazards", {"enterprise_id": str(world.enterprises["a"].id), "level": "general", "description": "x"}
+    )
     assert_problem(no_deadline, 422, field="deadline")
     other = await world.post(
-        "enterprise_a", "/api/v1/hazards", {"enterprise_id": str(world.enterprises["b"].id), "level": "general", "description": "x", "deadline": FUTURE}
+        "enterprise_a",
+        "/api/v1/hazards",
+        {"enterprise_id": str(world.enterprises["b"].id), "level": "general", "description": "x", "deadline": FUTURE},
     )
     assert_problem(other, 422, "enterprise_not_found", field="enterprise_id")
 
@@ -172,10 +185,14 @@ async def test_rectification_needs_after_photos_for_each_finding_photo(world: Wo
     before = await upload(world, "inspector_a1", jpeg(color=(1, 1, 1)), hazard_id=hazard["id"])
     hid = hazard["id"]
     async with world.app.state.sessionmaker() as session:  # the finding's photos, as an inspection would have recorded
-        await session.execute(update(Hazard).where(Hazard.id == uuid.UUID(hid)).values(evidence_ids=[before.json()["id"], before.json()["id"]]))
+        await session.execute(
+            update(Hazard).where(Hazard.id == uuid.UUID(hid)).values(evidence_ids=[before.json()["id"], before.json()["id"]])
+        )
         await session.commit()
     await act(world, "inspector_a1", hid, "order", {"deadline": FUTURE, "measures": "整改"})
-    assert_problem(await act(world, "enterprise_a", hid, "rectifications", {"description": "x", "evidence_ids": []}), 400, field="evidence_ids")
+    assert_problem(
+        await act(world, "enterprise_a", hid, "rectifications", {"description": "x", "evidence_ids": []}), 400, field="evidence_ids"
+    )
     one = await act(world, "enterprise_a", hid, "rectifications", await proof(world, hid, photos=1))
     assert_problem(one, 422, "evidence_required")
     foreign = await upload(world, "enterprise_b", jpeg(), hazard_id=hid)
@@ -209,16 +226,27 @@ ALLOWED = {
     ("closed", "lookback:recurred"): {"inspector_a1"},
 }
 ROLES = ("inspector_a1", "enterprise_a", "legal_city", "admin", "inspector_b", "enterprise_b")
-ROLE_OF = {"inspector_a1": "inspector", "inspector_b": "inspector", "enterprise_a": "enterprise", "enterprise_b": "enterprise",
-           "legal_city": "legal_reviewer", "admin": "admin"}
+ROLE_OF = {
+    "inspector_a1": "inspector",
+    "inspector_b": "inspector",
+    "enterprise_a": "enterprise",
+    "enterprise_b": "enterprise",
+    "legal_city": "legal_reviewer",
+    "admin": "admin",
+}
 # who each route lets in at all (its role guard), before anything about the hazard is looked at
-GUARD = {"order": {"inspector"}, "lookback": {"inspector"}, "governance-plan": {"enterprise"}, "rectifications": {"enterprise"},
-         "review": {"inspector", "enterprise"}}
+GUARD = {
+    "order": {"inspector"},
+    "lookback": {"inspector"},
+    "governance-plan": {"enterprise"},
+    "rectifications": {"enterprise"},
+    "review": {"inspector", "enterprise"},
+}
 
 
 def expected_refusal(status: str, action: str, username: str) -> tuple[int, str]:
     """The exact answer to a step that must not happen."""
-    role, endpoint = ROLE_OF[username], action.split(":")[0]
+    role, endpoint = ROLE_OF[username], action.split(":", maxsplit=1)[0]
     if role not in GUARD[endpoint]:
         return 403, "role_forbidden"
     if username in ("inspector_b", "enterprise_b"):
@@ -255,9 +283,9 @@ async def test_every_illegal_transition_for_every_role_changes_nothing(world: Wo
         hid = await hazard_in(world, status)
         assert (await detail(world, hid))["status"] == status
         photo = (await upload(world, "enterprise_a", jpeg(), hazard_id=hid)).json()["id"]
-        for action, body in ACTIONS.items():
+        for action, given in ACTIONS.items():
             endpoint = action.split(":")[0]
-            body = body or {"description": "整改", "evidence_ids": [photo]}
+            body = given or {"description": "整改", "evidence_ids": [photo]}
             for username in ROLES:
                 if username in ALLOWED.get((status, action), set()):
                     continue
@@ -362,7 +390,9 @@ async def test_median_days_to_close_is_exact(world: World) -> None:
     async def closed_after(days: int) -> None:
         hid = (await report(world, "enterprise_a", deadline=FUTURE, description=f"{days}天整改"))["id"]
         async with world.app.state.sessionmaker() as session:  # reported `days` ago
-            await session.execute(update(Hazard).where(Hazard.id == uuid.UUID(hid)).values(created_at=datetime.now(UTC) - timedelta(days=days)))
+            await session.execute(
+                update(Hazard).where(Hazard.id == uuid.UUID(hid)).values(created_at=datetime.now(UTC) - timedelta(days=days))
+            )
             await session.commit()
         await act(world, "enterprise_a", hid, "rectifications", await proof(world, hid))
         assert (await act(world, "enterprise_a", hid, "review", {"decision": "accept", "opinion": "自行验收"})).status_code == 200

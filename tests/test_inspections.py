@@ -38,7 +38,13 @@ async def items_of(world: World, checklist_id: str) -> list[dict[str, Any]]:
 def all_compliant(checklist_id: str, items: list[dict[str, Any]], hazards: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
     hazards = hazards or {}
     return [
-        {"checklist_id": checklist_id, "item_code": item["code"], "outcome": "hazard", "evidence_ids": hazards[item["code"]], "note": "现场发现"}
+        {
+            "checklist_id": checklist_id,
+            "item_code": item["code"],
+            "outcome": "hazard",
+            "evidence_ids": hazards[item["code"]],
+            "note": "现场发现",
+        }
         if item["code"] in hazards
         else {"checklist_id": checklist_id, "item_code": item["code"], "outcome": "compliant"}
         for item in items
@@ -60,7 +66,9 @@ async def test_create_is_idempotent_and_conflicts_on_other_content(world: World)
     # the same meaning written differently: the caller listed explicitly, ids in another order
     again = await world.post("inspector_a1", "/api/v1/inspections", {**body, "inspector_ids": [str(world.users["inspector_a1"].id)] * 2})
     assert again.status_code == 200 and again.json()["id"] == body["id"]
-    other = await world.post("inspector_a1", "/api/v1/inspections", {**body, "kind": "enforcement", "inspector_ids": [str(world.users["inspector_a2"].id)]})
+    other = await world.post(
+        "inspector_a1", "/api/v1/inspections", {**body, "kind": "enforcement", "inspector_ids": [str(world.users["inspector_a2"].id)]}
+    )
     assert_problem(other, 409, "duplicate_conflict")
     assert (await counts(world))["inspection"] == 1
 
@@ -70,13 +78,9 @@ async def test_enforcement_needs_two_certified_inspectors_of_the_right_agency(wo
     base = {"enterprise_id": str(world.enterprises["a"].id), "checklist_ids": [checklist["id"]], "kind": "enforcement"}
     alone = await world.post("inspector_a1", "/api/v1/inspections", {**base, "inspector_ids": [str(world.users["inspector_a1"].id)]})
     assert_problem(alone, 422, "two_officers_required", field="inspector_ids")
-    outsider = await world.post(
-        "inspector_a1", "/api/v1/inspections", {**base, "inspector_ids": [str(world.users["inspector_b"].id)]}
-    )
+    outsider = await world.post("inspector_a1", "/api/v1/inspections", {**base, "inspector_ids": [str(world.users["inspector_b"].id)]})
     assert_problem(outsider, 422, "inspector_not_eligible", field="inspector_ids")
-    city = await world.post(
-        "inspector_a1", "/api/v1/inspections", {**base, "inspector_ids": [str(world.users["inspector_city"].id)]}
-    )
+    city = await world.post("inspector_a1", "/api/v1/inspections", {**base, "inspector_ids": [str(world.users["inspector_city"].id)]})
     assert city.status_code == 201  # the city agency supervises the district's enterprises too
     assert len(city.json()["inspectors"]) == 2 and all(m["certificate_no"] for m in city.json()["inspectors"])
 
@@ -84,12 +88,21 @@ async def test_enforcement_needs_two_certified_inspectors_of_the_right_agency(wo
 async def test_create_checks_enterprise_checklists_and_role(world: World) -> None:
     checklist = await routine_checklist(world)
     base = {"checklist_ids": [checklist["id"]], "inspector_ids": [], "kind": "routine"}
-    outside = await world.post("inspector_a1", "/api/v1/inspections", {**base, "enterprise_id": str(world.enterprises["b"].id), "inspector_ids": [str(world.users["inspector_a1"].id)]})
+    outside = await world.post(
+        "inspector_a1",
+        "/api/v1/inspections",
+        {**base, "enterprise_id": str(world.enterprises["b"].id), "inspector_ids": [str(world.users["inspector_a1"].id)]},
+    )
     assert_problem(outside, 422, "enterprise_not_found", field="enterprise_id")
     unpublished = await world.post(
         "inspector_a1",
         "/api/v1/inspections",
-        {**base, "enterprise_id": str(world.enterprises["a"].id), "checklist_ids": [str(uuid.uuid4())], "inspector_ids": [str(world.users["inspector_a1"].id)]},
+        {
+            **base,
+            "enterprise_id": str(world.enterprises["a"].id),
+            "checklist_ids": [str(uuid.uuid4())],
+            "inspector_ids": [str(world.users["inspector_a1"].id)],
+        },
     )
     assert_problem(unpublished, 422, "checklist_not_found", field="checklist_ids")
     for username in ("enterprise_a", "legal_city", "admin"):
@@ -112,11 +125,17 @@ async def test_results_are_upserted_by_item_and_unknown_items_refused(world: Wor
     assert [r["outcome"] for r in second.json()["results"]] == ["not_applicable"]
     assert (await counts(world))["inspection_result"] == 1
 
-    unknown = await world.put("inspector_a1", url, {"results": [{"checklist_id": checklist_id, "item_code": "NOPE-1", "outcome": "compliant"}]})
+    unknown = await world.put(
+        "inspector_a1", url, {"results": [{"checklist_id": checklist_id, "item_code": "NOPE-1", "outcome": "compliant"}]}
+    )
     assert_problem(unknown, 422, "unknown_item", field="results[0].item_code")
-    other_checklist = await world.put("inspector_a1", url, {"results": [{"checklist_id": str(uuid.uuid4()), "item_code": "X", "outcome": "compliant"}]})
+    other_checklist = await world.put(
+        "inspector_a1", url, {"results": [{"checklist_id": str(uuid.uuid4()), "item_code": "X", "outcome": "compliant"}]}
+    )
     assert_problem(other_checklist, 422, "unknown_item", field="results[0].checklist_id")
-    bad_outcome = await world.put("inspector_a1", url, {"results": [{"checklist_id": checklist_id, "item_code": items[0]["code"], "outcome": "fine"}]})
+    bad_outcome = await world.put(
+        "inspector_a1", url, {"results": [{"checklist_id": checklist_id, "item_code": items[0]["code"], "outcome": "fine"}]}
+    )
     assert_problem(bad_outcome, 400, "validation_error")
     not_team = await world.put("inspector_city", url, batch)
     assert_problem(not_team, 403, "not_on_team")
@@ -142,7 +161,8 @@ async def test_submit_validates_completeness_attendees_notice_and_photos(world: 
 
     photo = (await upload(world, "inspector_a1", jpeg(), inspection_id=iid)).json()
     await world.put(
-        "inspector_a1", f"/api/v1/inspections/{iid}/results",
+        "inspector_a1",
+        f"/api/v1/inspections/{iid}/results",
         {"results": [{"checklist_id": checklist_id, "item_code": finding, "outcome": "hazard", "evidence_ids": [photo["id"]]}]},
     )
     done = await world.post("inspector_a1", submit, {"attendees": ATTENDEES, "feedback": "已当场反馈隐患及整改要求"})
@@ -167,7 +187,8 @@ async def test_submit_validates_completeness_attendees_notice_and_photos(world: 
     late = await world.put("inspector_a1", f"/api/v1/inspections/{iid}/results", {"results": all_compliant(checklist_id, items)})
     assert_problem(late, 409, "inspection_submitted")
     retry = await world.put(
-        "inspector_a1", f"/api/v1/inspections/{iid}/results",
+        "inspector_a1",
+        f"/api/v1/inspections/{iid}/results",
         {"results": [{"checklist_id": checklist_id, "item_code": finding, "outcome": "hazard", "evidence_ids": [photo["id"]]}]},
     )
     assert retry.status_code == 200  # a late retry of what was recorded changes nothing
@@ -204,7 +225,12 @@ async def test_concurrent_creates_with_one_client_id_give_one_record(world: Worl
         "inspector_ids": [str(world.users["inspector_a2"].id)],
         "kind": "routine",
     }
-    hazard_body = {"id": str(uuid.uuid4()), "enterprise_id": str(world.enterprises["a"].id), "level": "general", "description": "消防通道堵塞"}
+    hazard_body = {
+        "id": str(uuid.uuid4()),
+        "enterprise_id": str(world.enterprises["a"].id),
+        "level": "general",
+        "description": "消防通道堵塞",
+    }
     for path, body in (("/api/v1/inspections", inspection_body), ("/api/v1/hazards", hazard_body)):
         responses = await asyncio.gather(*(world.post("inspector_a1", path, body) for _ in range(2)))
         assert sorted(r.status_code for r in responses) == [200, 201], [r.text for r in responses]
@@ -221,10 +247,17 @@ async def test_offline_sync_replayed_three_times_in_shuffled_order(world: World)
     photos = {code: [(str(uuid.uuid4()), jpeg(color=(n * 40, n, 200 - n))) for n in range(count)] for code, count in findings.items()}
     photos[items[5]["code"]][0] = (photos[items[5]["code"]][0][0], photos[items[0]["code"]][0][1])  # the same picture twice
 
-    create = ("POST", "/api/v1/inspections", {
-        "id": inspection_id, "enterprise_id": str(world.enterprises["a"].id), "checklist_ids": [checklist["id"]],
-        "inspector_ids": [str(world.users["inspector_a2"].id)], "kind": "routine",
-    })
+    create = (
+        "POST",
+        "/api/v1/inspections",
+        {
+            "id": inspection_id,
+            "enterprise_id": str(world.enterprises["a"].id),
+            "checklist_ids": [checklist["id"]],
+            "inspector_ids": [str(world.users["inspector_a2"].id)],
+            "kind": "routine",
+        },
+    )
     uploads = [("UPLOAD", evidence_id, content) for group in photos.values() for evidence_id, content in group]
     results = all_compliant(checklist["id"], items, {code: [e for e, _ in group] for code, group in photos.items()})
     batches = [("PUT", f"/api/v1/inspections/{inspection_id}/results", {"results": results[i : i + 7]}) for i in range(0, len(results), 7)]

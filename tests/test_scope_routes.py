@@ -1,8 +1,8 @@
 """Scope, for every route: an id outside the caller's scope answers exactly as an id that does not exist.
 
 A path id outside scope is `404` (a role guard that refuses whatever the id is, `403 role_forbidden`, is fine too);
-an id inside a body is `422` with the same `code` (`<thing>_not_found`) and a `field` naming it. Anything else that differs between "exists, but
-not yours" and "never existed" tells a caller what lies beyond their scope.
+an id inside a body is `422` with the same `code` (`<thing>_not_found`) and a `field` naming it. Anything else that
+differs between "exists, but not yours" and "never existed" tells a caller what lies beyond their scope.
 
 The first test does not list the routes it checks: it reads them from the app. A route added later with a path
 parameter fails here until the tables below say how to fill it:
@@ -76,21 +76,32 @@ async def build_owned(world: World) -> Owned:
     assert results.status_code == 200, results.text
 
     hazard = await world.post(
-        "inspector_a1", f"{API}/hazards",
+        "inspector_a1",
+        f"{API}/hazards",
         {"enterprise_id": str(world.enterprises["a"].id), "level": "general", "description": "安全出口被堵塞"},
     )
     assert hazard.status_code == 201, hazard.text
 
-    case = await world.post("inspector_a1", f"{API}/cases", {
-        "enterprise_id": str(world.enterprises["a"].id),
-        "inspection_id": iid,
-        "title": "企业a未如实记录事故隐患排查治理情况案",
-        "handler_ids": [str(world.users["inspector_a1"].id), str(world.users["inspector_a2"].id)],
-    })
+    case = await world.post(
+        "inspector_a1",
+        f"{API}/cases",
+        {
+            "enterprise_id": str(world.enterprises["a"].id),
+            "inspection_id": iid,
+            "title": "企业a未如实记录事故隐患排查治理情况案",
+            "handler_ids": [str(world.users["inspector_a1"].id), str(world.users["inspector_a2"].id)],
+        },
+    )
     assert case.status_code == 201, case.text
-    record = await world.post("inspector_a1", f"{API}/cases/{case.json()['id']}/records", {
-        "kind": "notice", "occurred_at": datetime.now(UTC).isoformat(), "description": "出示执法证件，告知当事人权利义务",
-    })
+    record = await world.post(
+        "inspector_a1",
+        f"{API}/cases/{case.json()['id']}/records",
+        {
+            "kind": "notice",
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "description": "出示执法证件，告知当事人权利义务",
+        },
+    )
     assert record.status_code == 201, record.text
 
     return Owned(
@@ -139,24 +150,35 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/evidence/{evidence_id:uuid}/complete"): NO_BODY,
     ("POST", "/api/v1/hazards/{hazard_id:uuid}/order"): lambda o: {"deadline": FUTURE, "measures": "立即清理安全出口"},
     ("POST", "/api/v1/hazards/{hazard_id:uuid}/governance-plan"): lambda o: {
-        "objective": "消除隐患", "measures": "增设抽采钻孔", "funds": 1000, "responsible_person": "张矿长",
-        "deadline": LATER, "safeguards": "撤出人员，制定应急预案",
+        "objective": "消除隐患",
+        "measures": "增设抽采钻孔",
+        "funds": 1000,
+        "responsible_person": "张矿长",
+        "deadline": LATER,
+        "safeguards": "撤出人员，制定应急预案",
     },
     ("POST", "/api/v1/hazards/{hazard_id:uuid}/rectifications"): lambda o: {
-        "description": "已清理安全出口", "evidence_ids": [o.evidence_id],
+        "description": "已清理安全出口",
+        "evidence_ids": [o.evidence_id],
     },
     ("POST", "/api/v1/hazards/{hazard_id:uuid}/review"): lambda o: {"decision": "accept", "opinion": "整改到位"},
     ("POST", "/api/v1/hazards/{hazard_id:uuid}/lookback"): lambda o: {"outcome": "held", "note": "回头看：整改效果保持"},
     ("POST", "/api/v1/cases/{case_id:uuid}/records"): lambda o: {
-        "kind": "note", "occurred_at": datetime.now(UTC).isoformat(), "description": "询问安全管理人员",
+        "kind": "note",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "description": "询问安全管理人员",
     },
     ("POST", "/api/v1/cases/{case_id:uuid}/decision"): lambda o: {
-        "measures": [{"type": "fine", "amount": 20000, "basis_id": "AQSCF-97-5"}], "facts": "事实", "reasoning": "理由",
+        "measures": [{"type": "fine", "amount": 20000, "basis_id": "AQSCF-97-5"}],
+        "facts": "事实",
+        "reasoning": "理由",
     },
     ("POST", "/api/v1/cases/{case_id:uuid}/legal-review"): lambda o: {"decision": "approve", "opinion": "同意"},
     ("POST", "/api/v1/cases/{case_id:uuid}/decide"): NO_BODY,
     ("POST", "/api/v1/cases/{case_id:uuid}/extension"): lambda o: {
-        "until": LATER, "reason": "案情复杂", "approved_by": "局长张某",
+        "until": LATER,
+        "reason": "案情复杂",
+        "approved_by": "局长张某",
     },
 }
 
@@ -320,25 +342,44 @@ class Foreign:
 async def build_foreign(world: World) -> Foreign:
     other = str(world.enterprises["other"].id)
     # other_city has one officer; a case needs two certified handlers, so the admin adds a second.
-    second = await world.post("admin", f"{API}/users", {
-        "username": "inspector_other2", "password": USER_PASSWORD, "display_name": "inspector_other2", "role": "inspector",
-        "agency_id": str(world.agencies["other_city"].id), "certificate_no": "O-0002",
-    })
+    second = await world.post(
+        "admin",
+        f"{API}/users",
+        {
+            "username": "inspector_other2",
+            "password": USER_PASSWORD,
+            "display_name": "inspector_other2",
+            "role": "inspector",
+            "agency_id": str(world.agencies["other_city"].id),
+            "certificate_no": "O-0002",
+        },
+    )
     assert second.status_code == 201, second.text
     checklist = await routine_checklist(world)
-    inspection = await world.post("inspector_other", f"{API}/inspections", {
-        "enterprise_id": other, "checklist_ids": [checklist["id"]], "inspector_ids": [str(world.users["inspector_other"].id)],
-        "kind": "routine",
-    })
+    inspection = await world.post(
+        "inspector_other",
+        f"{API}/inspections",
+        {
+            "enterprise_id": other,
+            "checklist_ids": [checklist["id"]],
+            "inspector_ids": [str(world.users["inspector_other"].id)],
+            "kind": "routine",
+        },
+    )
     assert inspection.status_code == 201, inspection.text
     photo = await upload(world, "inspector_other", jpeg(color=(99, 1, 200)), inspection_id=inspection.json()["id"])
     assert photo.status_code == 201, photo.text
     hazard = await world.post("inspector_other", f"{API}/hazards", {"enterprise_id": other, "level": "general", "description": "外市隐患"})
     assert hazard.status_code == 201, hazard.text
-    case = await world.post("inspector_other", f"{API}/cases", {
-        "enterprise_id": other, "title": "外市案件",
-        "handler_ids": [str(world.users["inspector_other"].id), second.json()["id"]],
-    })
+    case = await world.post(
+        "inspector_other",
+        f"{API}/cases",
+        {
+            "enterprise_id": other,
+            "title": "外市案件",
+            "handler_ids": [str(world.users["inspector_other"].id), second.json()["id"]],
+        },
+    )
     assert case.status_code == 201, case.text
     return Foreign(
         enterprise_id=other,
@@ -353,7 +394,11 @@ async def build_foreign(world: World) -> Foreign:
 
 async def rectifying_hazard(world: World) -> str:
     """A hazard of enterprise `a` waiting for the enterprise's proof."""
-    hazard = await world.post("inspector_a1", f"{API}/hazards", {"enterprise_id": str(world.enterprises["a"].id), "level": "general", "description": "消防通道堆物"})
+    hazard = await world.post(
+        "inspector_a1",
+        f"{API}/hazards",
+        {"enterprise_id": str(world.enterprises["a"].id), "level": "general", "description": "消防通道堆物"},
+    )
     assert hazard.status_code == 201, hazard.text
     ordered = await world.post("inspector_a1", f"{API}/hazards/{hazard.json()['id']}/order", {"deadline": FUTURE, "measures": "清理"})
     assert ordered.status_code == 200 and ordered.json()["status"] == "rectifying", ordered.text
@@ -363,14 +408,23 @@ async def rectifying_hazard(world: World) -> str:
 async def lookback_due_hazard(world: World) -> str:
     """A closed hazard of enterprise `a` whose look-back is due (LOOKBACK_DELAY_DAYS is 30: the due date is moved
     into the past in the database, as nothing in the API can do it)."""
-    hazard = await world.post("enterprise_a", f"{API}/hazards", {
-        "enterprise_id": str(world.enterprises["a"].id), "level": "general", "description": "灭火器过期", "deadline": FUTURE,
-    })
+    hazard = await world.post(
+        "enterprise_a",
+        f"{API}/hazards",
+        {
+            "enterprise_id": str(world.enterprises["a"].id),
+            "level": "general",
+            "description": "灭火器过期",
+            "deadline": FUTURE,
+        },
+    )
     assert hazard.status_code == 201, hazard.text
     hid = hazard.json()["id"]
     photo = await upload(world, "enterprise_a", jpeg(color=(5, 150, 5)), hazard_id=hid)
     assert photo.status_code == 201, photo.text
-    proof = await world.post("enterprise_a", f"{API}/hazards/{hid}/rectifications", {"description": "已更换", "evidence_ids": [photo.json()["id"]]})
+    proof = await world.post(
+        "enterprise_a", f"{API}/hazards/{hid}/rectifications", {"description": "已更换", "evidence_ids": [photo.json()["id"]]}
+    )
     assert proof.status_code == 200, proof.text
     closed = await world.post("enterprise_a", f"{API}/hazards/{hid}/review", {"decision": "accept", "opinion": "自行验收"})
     assert closed.status_code == 200 and closed.json()["status"] == "closed", closed.text
@@ -383,10 +437,15 @@ async def lookback_due_hazard(world: World) -> str:
 
 
 async def open_case_a(world: World) -> str:
-    case = await world.post("inspector_a1", f"{API}/cases", {
-        "enterprise_id": str(world.enterprises["a"].id), "title": "企业a案件",
-        "handler_ids": [str(world.users["inspector_a1"].id), str(world.users["inspector_a2"].id)],
-    })
+    case = await world.post(
+        "inspector_a1",
+        f"{API}/cases",
+        {
+            "enterprise_id": str(world.enterprises["a"].id),
+            "title": "企业a案件",
+            "handler_ids": [str(world.users["inspector_a1"].id), str(world.users["inspector_a2"].id)],
+        },
+    )
     assert case.status_code == 201, case.text
     return case.json()["id"]
 
@@ -411,9 +470,12 @@ async def test_ids_inside_bodies_foreign_and_unknown_answer_alike(world: World) 
     def post(caller: str, path: str, body: Callable[[str], dict[str, Any]]) -> Callable[[str], Awaitable[httpx.Response]]:
         return lambda value: world.post(caller, path, body(value))
 
-    def post_to(caller: str, target: Callable[[], Awaitable[str]], suffix: str, body: Callable[[str], dict[str, Any]]) -> Callable[[str], Awaitable[httpx.Response]]:
+    def post_to(
+        caller: str, target: Callable[[], Awaitable[str]], suffix: str, body: Callable[[str], dict[str, Any]]
+    ) -> Callable[[str], Awaitable[httpx.Response]]:
         async def request(value: str) -> httpx.Response:  # a fresh target per request: a first success cannot skew the second
             return await world.post(caller, suffix.format(await target()), body(value))
+
         return request
 
     def upload_for(caller: str, owner_field: str) -> Callable[[str], Awaitable[httpx.Response]]:
@@ -426,52 +488,156 @@ async def test_ids_inside_bodies_foreign_and_unknown_answer_alike(world: World) 
     enterprise = {"name": "新企业", "credit_code": credit_code(77), "topics": ["mining"], "address": "测试地址"}
 
     cases = [
-        BodyIdCase("POST /hazards enterprise_id", "inspector_a1", ("enterprise_id",),
-                   post("inspector_a1", f"{API}/hazards", lambda v: {**hazard, "enterprise_id": v}), foreign.enterprise_id),
-        BodyIdCase("POST /hazards checklist_id", "inspector_a1", ("checklist_id",),
-                   post("inspector_a1", f"{API}/hazards", lambda v: {**hazard, "checklist_id": v}), None),
-        BodyIdCase("POST /hazards evidence_ids", "inspector_a1", ("evidence_ids",),
-                   post("inspector_a1", f"{API}/hazards", lambda v: {**hazard, "evidence_ids": [v]}), foreign.evidence_id),
-        BodyIdCase("POST /hazards evidence_ids (self-report)", "enterprise_a", ("evidence_ids",),
-                   post("enterprise_a", f"{API}/hazards", lambda v: {**hazard, "deadline": FUTURE, "evidence_ids": [v]}), foreign.evidence_id),
-        BodyIdCase("POST /hazards/{id}/rectifications evidence_ids", "enterprise_a", ("evidence_ids",),
-                   post_to("enterprise_a", lambda: rectifying_hazard(world), API + "/hazards/{}/rectifications",
-                           lambda v: {"description": "已整改", "evidence_ids": [v]}), foreign.evidence_id),
-        BodyIdCase("POST /hazards/{id}/lookback evidence_ids", "inspector_a1", ("evidence_ids",),
-                   post_to("inspector_a1", lambda: lookback_due_hazard(world), API + "/hazards/{}/lookback",
-                           lambda v: {"outcome": "held", "note": "回头看", "evidence_ids": [v]}), foreign.evidence_id),
-        BodyIdCase("POST /cases enterprise_id", "inspector_a1", ("enterprise_id",),
-                   post("inspector_a1", f"{API}/cases", lambda v: {**case, "enterprise_id": v}), foreign.enterprise_id),
-        BodyIdCase("POST /cases inspection_id", "inspector_a1", ("inspection_id",),
-                   post("inspector_a1", f"{API}/cases", lambda v: {**case, "inspection_id": v}), foreign.inspection_id),
-        BodyIdCase("POST /cases handler_ids", "inspector_a1", ("handler_ids",),
-                   post("inspector_a1", f"{API}/cases", lambda v: {**case, "handler_ids": [a1, v]}), foreign.inspector_id),
-        BodyIdCase("POST /cases/{id}/records evidence_ids", "inspector_a1", ("evidence_ids",),
-                   post_to("inspector_a1", lambda: open_case_a(world), API + "/cases/{}/records",
-                           lambda v: {"kind": "note", "occurred_at": datetime.now(UTC).isoformat(), "description": "记录", "evidence_ids": [v]}),
-                   foreign.evidence_id),
-        BodyIdCase("POST /inspections enterprise_id", "inspector_a1", ("enterprise_id",),
-                   post("inspector_a1", f"{API}/inspections", lambda v: {**inspection, "enterprise_id": v}), foreign.enterprise_id),
-        BodyIdCase("POST /inspections inspector_ids", "inspector_a1", ("inspector_ids",),
-                   post("inspector_a1", f"{API}/inspections", lambda v: {**inspection, "inspector_ids": [a1, v]}), foreign.inspector_id),
-        BodyIdCase("POST /inspections checklist_ids", "inspector_a1", ("checklist_ids",),
-                   post("inspector_a1", f"{API}/inspections", lambda v: {**inspection, "checklist_ids": [v]}), None),
-        BodyIdCase("POST /evidence inspection_id", "inspector_a1", ("inspection_id",),
-                   upload_for("inspector_a1", "inspection_id"), foreign.inspection_id),
-        BodyIdCase("POST /evidence hazard_id", "inspector_a1", ("hazard_id",),
-                   upload_for("inspector_a1", "hazard_id"), foreign.hazard_id),
-        BodyIdCase("POST /evidence hazard_id (enterprise)", "enterprise_a", ("hazard_id",),
-                   upload_for("enterprise_a", "hazard_id"), foreign.hazard_id),
-        BodyIdCase("POST /evidence case_id", "inspector_a1", ("case_id",),
-                   upload_for("inspector_a1", "case_id"), foreign.case_id),
-        BodyIdCase("POST /evidence/uploads owner.inspection_id", "inspector_a1", ("owner.inspection_id", "inspection_id"),
-                   post("inspector_a1", f"{API}/evidence/uploads", lambda v: {**large_upload, "owner": {"inspection_id": v}}), foreign.inspection_id),
-        BodyIdCase("POST /evidence/uploads owner.hazard_id", "inspector_a1", ("owner.hazard_id", "hazard_id"),
-                   post("inspector_a1", f"{API}/evidence/uploads", lambda v: {**large_upload, "owner": {"hazard_id": v}}), foreign.hazard_id),
-        BodyIdCase("POST /evidence/uploads owner.case_id", "inspector_a1", ("owner.case_id", "case_id"),
-                   post("inspector_a1", f"{API}/evidence/uploads", lambda v: {**large_upload, "owner": {"case_id": v}}), foreign.case_id),
-        BodyIdCase("POST /enterprises agency_id", "inspector_a1", ("agency_id",),
-                   post("inspector_a1", f"{API}/enterprises", lambda v: {**enterprise, "agency_id": v}), foreign.agency_id),
+        BodyIdCase(
+            "POST /hazards enterprise_id",
+            "inspector_a1",
+            ("enterprise_id",),
+            post("inspector_a1", f"{API}/hazards", lambda v: {**hazard, "enterprise_id": v}),
+            foreign.enterprise_id,
+        ),
+        BodyIdCase(
+            "POST /hazards checklist_id",
+            "inspector_a1",
+            ("checklist_id",),
+            post("inspector_a1", f"{API}/hazards", lambda v: {**hazard, "checklist_id": v}),
+            None,
+        ),
+        BodyIdCase(
+            "POST /hazards evidence_ids",
+            "inspector_a1",
+            ("evidence_ids",),
+            post("inspector_a1", f"{API}/hazards", lambda v: {**hazard, "evidence_ids": [v]}),
+            foreign.evidence_id,
+        ),
+        BodyIdCase(
+            "POST /hazards evidence_ids (self-report)",
+            "enterprise_a",
+            ("evidence_ids",),
+            post("enterprise_a", f"{API}/hazards", lambda v: {**hazard, "deadline": FUTURE, "evidence_ids": [v]}),
+            foreign.evidence_id,
+        ),
+        BodyIdCase(
+            "POST /hazards/{id}/rectifications evidence_ids",
+            "enterprise_a",
+            ("evidence_ids",),
+            post_to(
+                "enterprise_a",
+                lambda: rectifying_hazard(world),
+                API + "/hazards/{}/rectifications",
+                lambda v: {"description": "已整改", "evidence_ids": [v]},
+            ),
+            foreign.evidence_id,
+        ),
+        BodyIdCase(
+            "POST /hazards/{id}/lookback evidence_ids",
+            "inspector_a1",
+            ("evidence_ids",),
+            post_to(
+                "inspector_a1",
+                lambda: lookback_due_hazard(world),
+                API + "/hazards/{}/lookback",
+                lambda v: {"outcome": "held", "note": "回头看", "evidence_ids": [v]},
+            ),
+            foreign.evidence_id,
+        ),
+        BodyIdCase(
+            "POST /cases enterprise_id",
+            "inspector_a1",
+            ("enterprise_id",),
+            post("inspector_a1", f"{API}/cases", lambda v: {**case, "enterprise_id": v}),
+            foreign.enterprise_id,
+        ),
+        BodyIdCase(
+            "POST /cases inspection_id",
+            "inspector_a1",
+            ("inspection_id",),
+            post("inspector_a1", f"{API}/cases", lambda v: {**case, "inspection_id": v}),
+            foreign.inspection_id,
+        ),
+        BodyIdCase(
+            "POST /cases handler_ids",
+            "inspector_a1",
+            ("handler_ids",),
+            post("inspector_a1", f"{API}/cases", lambda v: {**case, "handler_ids": [a1, v]}),
+            foreign.inspector_id,
+        ),
+        BodyIdCase(
+            "POST /cases/{id}/records evidence_ids",
+            "inspector_a1",
+            ("evidence_ids",),
+            post_to(
+                "inspector_a1",
+                lambda: open_case_a(world),
+                API + "/cases/{}/records",
+                lambda v: {"kind": "note", "occurred_at": datetime.now(UTC).isoformat(), "description": "记录", "evidence_ids": [v]},
+            ),
+            foreign.evidence_id,
+        ),
+        BodyIdCase(
+            "POST /inspections enterprise_id",
+            "inspector_a1",
+            ("enterprise_id",),
+            post("inspector_a1", f"{API}/inspections", lambda v: {**inspection, "enterprise_id": v}),
+            foreign.enterprise_id,
+        ),
+        BodyIdCase(
+            "POST /inspections inspector_ids",
+            "inspector_a1",
+            ("inspector_ids",),
+            post("inspector_a1", f"{API}/inspections", lambda v: {**inspection, "inspector_ids": [a1, v]}),
+            foreign.inspector_id,
+        ),
+        BodyIdCase(
+            "POST /inspections checklist_ids",
+            "inspector_a1",
+            ("checklist_ids",),
+            post("inspector_a1", f"{API}/inspections", lambda v: {**inspection, "checklist_ids": [v]}),
+            None,
+        ),
+        BodyIdCase(
+            "POST /evidence inspection_id",
+            "inspector_a1",
+            ("inspection_id",),
+            upload_for("inspector_a1", "inspection_id"),
+            foreign.inspection_id,
+        ),
+        BodyIdCase("POST /evidence hazard_id", "inspector_a1", ("hazard_id",), upload_for("inspector_a1", "hazard_id"), foreign.hazard_id),
+        BodyIdCase(
+            "POST /evidence hazard_id (enterprise)",
+            "enterprise_a",
+            ("hazard_id",),
+            upload_for("enterprise_a", "hazard_id"),
+            foreign.hazard_id,
+        ),
+        BodyIdCase("POST /evidence case_id", "inspector_a1", ("case_id",), upload_for("inspector_a1", "case_id"), foreign.case_id),
+        BodyIdCase(
+            "POST /evidence/uploads owner.inspection_id",
+            "inspector_a1",
+            ("owner.inspection_id", "inspection_id"),
+            post("inspector_a1", f"{API}/evidence/uploads", lambda v: {**large_upload, "owner": {"inspection_id": v}}),
+            foreign.inspection_id,
+        ),
+        BodyIdCase(
+            "POST /evidence/uploads owner.hazard_id",
+            "inspector_a1",
+            ("owner.hazard_id", "hazard_id"),
+            post("inspector_a1", f"{API}/evidence/uploads", lambda v: {**large_upload, "owner": {"hazard_id": v}}),
+            foreign.hazard_id,
+        ),
+        BodyIdCase(
+            "POST /evidence/uploads owner.case_id",
+            "inspector_a1",
+            ("owner.case_id", "case_id"),
+            post("inspector_a1", f"{API}/evidence/uploads", lambda v: {**large_upload, "owner": {"case_id": v}}),
+            foreign.case_id,
+        ),
+        BodyIdCase(
+            "POST /enterprises agency_id",
+            "inspector_a1",
+            ("agency_id",),
+            post("inspector_a1", f"{API}/enterprises", lambda v: {**enterprise, "agency_id": v}),
+            foreign.agency_id,
+        ),
         # POST /users and POST /agencies are the admin's, who sees every agency and enterprise: nothing is foreign.
     ]
 
@@ -500,7 +666,8 @@ async def test_ids_inside_bodies_foreign_and_unknown_answer_alike(world: World) 
         started = await start_inspection(world)
         iid = started["id"]
         results = await world.put(
-            "inspector_a1", f"{API}/inspections/{iid}/results",
+            "inspector_a1",
+            f"{API}/inspections/{iid}/results",
             {"results": all_compliant(checklist["id"], items, {finding: [evidence_id]})},
         )
         if results.status_code != 200:

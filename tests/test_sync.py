@@ -32,8 +32,10 @@ async def test_feed_is_ordered_resumable_and_scoped(world: World, tmp_path: Path
     _, enterprise_cursor = await drain(world, "enterprise_b")
     code = f"feed-{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{code}@1.yaml").write_text(
-        (PROJECT_ROOT / "checklists" / "mining-routine@2021.yaml").read_text(encoding="utf-8")
-        .replace("code: mining-routine", f"code: {code}").replace("topic: mining", "topic: road_transport"),
+        (PROJECT_ROOT / "checklists" / "mining-routine@2021.yaml")
+        .read_text(encoding="utf-8")
+        .replace("code: mining-routine", f"code: {code}")
+        .replace("topic: mining", "topic: road_transport"),
         encoding="utf-8",
     )
     (tmp_path / f"{code}@1.yaml").write_text(
@@ -48,7 +50,8 @@ async def test_feed_is_ordered_resumable_and_scoped(world: World, tmp_path: Path
 
     inspection = await start_inspection(world)
     hazard = await world.post(
-        "enterprise_a", "/api/v1/hazards",
+        "enterprise_a",
+        "/api/v1/hazards",
         {"enterprise_id": str(world.enterprises["a"].id), "level": "general", "description": "配电箱未上锁", "deadline": "2099-01-01"},
     )
     other = await world.post(

@@ -83,7 +83,10 @@ class UserController(Controller):
         summary="Users of the caller's agency tree, for choosing co-inspectors and case handlers",
     )
     async def list(
-        self, accounts: NamedDependency[AccountService], role: FromQuery[Role | None] = None, cursor: FromQuery[str | None] = None,
+        self,
+        accounts: NamedDependency[AccountService],
+        role: FromQuery[Role | None] = None,
+        cursor: FromQuery[str | None] = None,
         limit: Limit = DEFAULT_LIMIT,
     ) -> Page[UserOut]:
         return await accounts.list_users(role, cursor, limit)

@@ -1,6 +1,5 @@
 """Agencies (a tree), users with one of four roles, and the enterprises they supervise or belong to."""
 
-
 import uuid
 from datetime import datetime
 
@@ -56,9 +55,7 @@ class Enterprise(SQLModel, table=True):
     safety_manager: str | None = Field(default=None, max_length=100)
     created_at: datetime = created_at_field()
 
-    topic_rows: list["EnterpriseTopic"] = Relationship(
-        sa_relationship_kwargs={"lazy": "raise", "order_by": "EnterpriseTopic.topic"}
-    )
+    topic_rows: list["EnterpriseTopic"] = Relationship(sa_relationship_kwargs={"lazy": "raise", "order_by": "EnterpriseTopic.topic"})
 
     @property
     def topics(self) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-
 from typing import Any
 
 from sqlalchemy import literal, or_, select
@@ -11,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from backend import audit
+from backend import audit, scope
 from backend.accounts.models import Agency, Enterprise, EnterpriseTopic, User
 from backend.accounts.schemas import (
     AgencyIn,
@@ -22,7 +21,6 @@ from backend.accounts.schemas import (
     UserIn,
     UserOut,
 )
-from backend import scope
 from backend.audit import Actor
 from backend.auth import hash_password, verify_password
 from backend.errors import Conflict, ValidationFailed
@@ -39,11 +37,7 @@ def agency_out(agency: Agency) -> AgencyOut:
 
 
 def enterprise_out(enterprise: Enterprise) -> EnterpriseOut:
-    location = (
-        Location(lat=enterprise.lat, lng=enterprise.lng)
-        if enterprise.lat is not None and enterprise.lng is not None
-        else None
-    )
+    location = Location(lat=enterprise.lat, lng=enterprise.lng) if enterprise.lat is not None and enterprise.lng is not None else None
     return EnterpriseOut(
         id=enterprise.id,
         name=enterprise.name,
@@ -121,9 +115,7 @@ class AccountService:
             certificate_no=data.certificate_no,
         )
         self.session.add(user)
-        audit.record(
-            self.session, self.actor, "user.create", "user", user.id, data.model_dump(exclude={"password"})
-        )
+        audit.record(self.session, self.actor, "user.create", "user", user.id, data.model_dump(exclude={"password"}))
         return user
 
     async def list_users(self, role: Role | None, cursor: str | None, limit: int) -> Page[UserOut]:
@@ -155,7 +147,9 @@ class AccountService:
         # The credit code is public registry data (国家企业信用信息公示系统): its being registered here is said alike
         # whether the enterprise is in the caller's scope or not, and nothing else about it is.
         await self._ensure_free(
-            Enterprise.credit_code == data.credit_code, "credit_code", f"an enterprise with credit code {data.credit_code} is registered already"
+            Enterprise.credit_code == data.credit_code,
+            "credit_code",
+            f"an enterprise with credit code {data.credit_code} is registered already",
         )
         enterprise = Enterprise(
             name=data.name,
@@ -175,14 +169,10 @@ class AccountService:
     async def get_enterprise(self, enterprise_id: uuid.UUID) -> Enterprise:
         return await scope.one(self.session, self.actor, Enterprise, enterprise_id, options=[selectinload(Enterprise.topic_rows)])  # type: ignore[arg-type]
 
-    async def list_enterprises(
-        self, topic: Topic | None, q: str | None, cursor: str | None, limit: int
-    ) -> Page[EnterpriseOut]:
+    async def list_enterprises(self, topic: Topic | None, q: str | None, cursor: str | None, limit: int) -> Page[EnterpriseOut]:
         query = scope.readable(self.actor, Enterprise).options(selectinload(Enterprise.topic_rows))  # type: ignore[arg-type]
         if topic:
-            query = query.where(
-                Enterprise.id.in_(select(EnterpriseTopic.enterprise_id).where(EnterpriseTopic.topic == topic))
-            )
+            query = query.where(Enterprise.id.in_(select(EnterpriseTopic.enterprise_id).where(EnterpriseTopic.topic == topic)))
         if q:
             query = query.where(
                 or_(Enterprise.name.contains(q, autoescape=True), Enterprise.credit_code.startswith(q.upper(), autoescape=True))

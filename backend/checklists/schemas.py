@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
-from backend.topics import Topic
+from backend.vocabulary import Topic
 
 
 class _Strict(BaseModel):

@@ -79,18 +79,27 @@ class CaseController(Controller):
         limit: Limit = DEFAULT_LIMIT,
     ) -> Page[CaseSummary]:
         return await cases.list(
-            status=status, enterprise_id=enterprise_id, awaiting_my_review=awaiting_my_review, handled_by_me=handled_by_me,
-            cursor=cursor, limit=limit,
+            status=status,
+            enterprise_id=enterprise_id,
+            awaiting_my_review=awaiting_my_review,
+            handled_by_me=handled_by_me,
+            cursor=cursor,
+            limit=limit,
         )
 
     @post("/{case_id:uuid}/records", guards=HANDLERS, summary="Append to the full-process record (执法全过程记录)")
-    async def add_record(self, case_id: FromPath[uuid.UUID], data: JSONBody[RecordIn], records: NamedDependency[RecordService]) -> Response[RecordOut]:
+    async def add_record(
+        self, case_id: FromPath[uuid.UUID], data: JSONBody[RecordIn], records: NamedDependency[RecordService]
+    ) -> Response[RecordOut]:
         record, created = await records.add(case_id, data)
         return Response(record_out(record), status_code=201 if created else 200)
 
     @get("/{case_id:uuid}/records", summary="The record, in chain order, with its hashes")
     async def records(
-        self, case_id: FromPath[uuid.UUID], records: NamedDependency[RecordService], cursor: FromQuery[str | None] = None,
+        self,
+        case_id: FromPath[uuid.UUID],
+        records: NamedDependency[RecordService],
+        cursor: FromQuery[str | None] = None,
         limit: Limit = DEFAULT_LIMIT,
     ) -> Page[RecordOut]:
         return await records.page(case_id, cursor, limit)
@@ -101,7 +110,10 @@ class CaseController(Controller):
 
     @post("/{case_id:uuid}/decision", guards=HANDLERS, status_code=200, summary="Draft the decision (major ones go to legal review)")
     async def decision(
-        self, case_id: FromPath[uuid.UUID], data: JSONBody[DecisionIn], decisions: NamedDependency[DecisionService],
+        self,
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[DecisionIn],
+        decisions: NamedDependency[DecisionService],
         cases: NamedDependency[CaseService],
     ) -> DecisionOut:
         decision = await decisions.draft(case_id, data)
@@ -119,13 +131,18 @@ class CaseController(Controller):
         return LegalReviewOut.model_validate(await decisions.legal_review(case_id, data), from_attributes=True)
 
     @post("/{case_id:uuid}/decide", guards=HANDLERS, status_code=200, summary="Decide; issues the 行政处罚决定书")
-    async def decide(self, case_id: FromPath[uuid.UUID], decisions: NamedDependency[DecisionService], cases: NamedDependency[CaseService]) -> CaseOut:
+    async def decide(
+        self, case_id: FromPath[uuid.UUID], decisions: NamedDependency[DecisionService], cases: NamedDependency[CaseService]
+    ) -> CaseOut:
         await decisions.decide(case_id)
         return await cases.detail(case_id)
 
     @post("/{case_id:uuid}/extension", guards=HANDLERS, status_code=200, summary="Record an approved extension of the time limit")
     async def extension(
-        self, case_id: FromPath[uuid.UUID], data: JSONBody[ExtensionIn], decisions: NamedDependency[DecisionService],
+        self,
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[ExtensionIn],
+        decisions: NamedDependency[DecisionService],
         cases: NamedDependency[CaseService],
     ) -> CaseOut:
         await decisions.extend(case_id, data)

@@ -46,8 +46,14 @@ class DecisionService(CaseAccess):
         action = "major_decision_drafted" if major else "decision_drafted"
         CASE_WORKFLOW.check(case.status, action, self.actor.role)
         decision = Decision(
-            id=uuid.uuid4(), case_id=case_id, measures=measures, facts=data.facts, reasoning=data.reasoning, major=major,
-            major_reasons=reasons, drafted_by=self.actor.user_id,
+            id=uuid.uuid4(),
+            case_id=case_id,
+            measures=measures,
+            facts=data.facts,
+            reasoning=data.reasoning,
+            major=major,
+            major_reasons=reasons,
+            drafted_by=self.actor.user_id,
         )
         self.session.add(decision)
         await self._move(case, action, request, data.reasoning, {"decision_id": decision.id, "major": major, "major_reasons": reasons})
@@ -68,15 +74,18 @@ class DecisionService(CaseAccess):
             if measure.type not in basis.measures:
                 raise ValidationFailed(
                     f"{basis.article}{basis.item or ''} allows {basis.measures}, not {measure.type}",
-                    code="measure_not_allowed", field=f"measures[{index}].type",
+                    code="measure_not_allowed",
+                    field=f"measures[{index}].type",
                 )
             if measure.type in (MeasureType.fine, MeasureType.confiscate) and measure.amount is None:
                 raise ValidationFailed("a fine needs its amount in yuan", field=f"measures[{index}].amount")
             if measure.type == MeasureType.fine and measure.amount is not None:
                 if basis.max_amount is not None and not (basis.min_amount or 0) <= measure.amount <= basis.max_amount:
                     raise ValidationFailed(
-                        f"{measure.amount} yuan lies outside {basis.article}{basis.item or ''}'s range {basis.min_amount or 0}–{basis.max_amount} yuan",
-                        code="outside_discretion", field=f"measures[{index}].amount",
+                        f"{measure.amount} yuan lies outside {basis.article}{basis.item or ''}'s range "
+                        f"{basis.min_amount or 0}–{basis.max_amount} yuan",
+                        code="outside_discretion",
+                        field=f"measures[{index}].amount",
                     )
                 if measure.amount >= self.settings.major_fine_threshold:
                     reasons.append(f"较大数额罚款：{measure.amount}元，达到{self.settings.major_fine_threshold}元")
@@ -99,7 +108,11 @@ class DecisionService(CaseAccess):
         decision = await self._latest_decision(case_id)
         assert decision is not None  # a case in legal_review has a draft
         review = LegalReview(
-            id=uuid.uuid4(), case_id=case_id, decision_id=decision.id, reviewer_id=self.actor.user_id, outcome=data.decision,
+            id=uuid.uuid4(),
+            case_id=case_id,
+            decision_id=decision.id,
+            reviewer_id=self.actor.user_id,
+            outcome=data.decision,
             opinion=data.opinion,
         )
         self.session.add(review)
@@ -116,7 +129,8 @@ class DecisionService(CaseAccess):
             raise Conflict("draft the decision first", code="decision_required")
         if decision.major and case.status != CaseStatus.approved:
             raise Conflict(
-                "a major decision (重大执法决定) needs the legal review's approval first (行政处罚法 第五十八条)", code="legal_review_required"
+                "a major decision (重大执法决定) needs the legal review's approval first (行政处罚法 第五十八条)",
+                code="legal_review_required",
             )
         CASE_WORKFLOW.check(case.status, "decided", self.actor.role)
         if now() > case.decide_by:

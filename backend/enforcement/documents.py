@@ -68,8 +68,15 @@ def chinese_date(at: datetime) -> str:
 def render(content: DocumentContent) -> bytes:
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
-        buffer, pagesize=A4, leftMargin=25 * mm, rightMargin=25 * mm, topMargin=22 * mm, bottomMargin=22 * mm,
-        title=f"{TITLES[content.type]} {content.number}", author=content.agency_name, subject=content.enterprise_name,
+        buffer,
+        pagesize=A4,
+        leftMargin=25 * mm,
+        rightMargin=25 * mm,
+        topMargin=22 * mm,
+        bottomMargin=22 * mm,
+        title=f"{TITLES[content.type]} {content.number}",
+        author=content.agency_name,
+        subject=content.enterprise_name,
         invariant=1,
     )
 

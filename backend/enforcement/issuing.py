@@ -52,14 +52,21 @@ class DocumentIssuer(CaseAccess):
         sha = hashlib.sha256(pdf).hexdigest()
         key = f"documents/{case.id}/{doc_type}-{sha}.pdf"
         await self.store.put_bytes(key, pdf, "application/pdf")
-        issued = IssuedDocument(case_id=case.id, type=doc_type, number=content.number, sha256=sha, size=len(pdf), object_key=key, issued_by=self.actor.user_id)
+        issued = IssuedDocument(
+            case_id=case.id, type=doc_type, number=content.number, sha256=sha, size=len(pdf), object_key=key, issued_by=self.actor.user_id
+        )
         self.session.add(issued)
         RecordService(self.session, self.actor, self.store, self.settings).append(
-            case, kind="note", occurred_at=content.issued_at, evidence=[],
+            case,
+            kind="note",
+            occurred_at=content.issued_at,
+            evidence=[],
             description=f"签发《{TITLES[doc_type]}》{content.number}，PDF sha256 {sha}",
             client_fingerprint=fingerprint({"document": doc_type, "sha256": sha}),
         )
-        audit.record(self.session, self.actor, "case.document", "case", case.id, {"type": doc_type, "number": content.number, "sha256": sha})
+        audit.record(
+            self.session, self.actor, "case.document", "case", case.id, {"type": doc_type, "number": content.number, "sha256": sha}
+        )
         return issued
 
     async def _next_number(self, agency_id: uuid.UUID, doc_type: str, year: int) -> int:
@@ -82,12 +89,22 @@ class DocumentIssuer(CaseAccess):
         issued_at = now()
         number = document_number(agency.name, doc_type, issued_at.year, await self._next_number(agency.id, doc_type, issued_at.year))
         content = DocumentContent(
-            type=doc_type, number=number, agency_name=agency.name, enterprise_name=enterprise.name,
-            credit_code=enterprise.credit_code, address=enterprise.address, principal=enterprise.principal, issued_at=issued_at,
+            type=doc_type,
+            number=number,
+            agency_name=agency.name,
+            enterprise_name=enterprise.name,
+            credit_code=enterprise.credit_code,
+            address=enterprise.address,
+            principal=enterprise.principal,
+            issued_at=issued_at,
         )
-        handlers = (await self.session.execute(
-            select(User.display_name, CaseHandler.certificate_no).join(CaseHandler, CaseHandler.user_id == User.id).where(CaseHandler.case_id == case.id)
-        )).all()
+        handlers = (
+            await self.session.execute(
+                select(User.display_name, CaseHandler.certificate_no)
+                .join(CaseHandler, CaseHandler.user_id == User.id)
+                .where(CaseHandler.case_id == case.id)
+            )
+        ).all()
         content.lines.append(("执法人员及执法证号", "、".join(f"{name}（{cert}）" for name, cert in handlers)))
         if doc_type == "penalty_decision":
             decision = await self._latest_decision(case.id)
@@ -103,11 +120,16 @@ class DocumentIssuer(CaseAccess):
             return content
         inspection = await self._inspection_of(case)
         if doc_type == "inspection_record":
-            team = (await self.session.execute(
-                select(User.display_name, InspectionInspector.certificate_no).join(InspectionInspector, InspectionInspector.user_id == User.id)
-                .where(InspectionInspector.inspection_id == inspection.id)
-            )).all()
-            results = list((await self.session.execute(select(InspectionResult).where(InspectionResult.inspection_id == inspection.id))).scalars())
+            team = (
+                await self.session.execute(
+                    select(User.display_name, InspectionInspector.certificate_no)
+                    .join(InspectionInspector, InspectionInspector.user_id == User.id)
+                    .where(InspectionInspector.inspection_id == inspection.id)
+                )
+            ).all()
+            results = list(
+                (await self.session.execute(select(InspectionResult).where(InspectionResult.inspection_id == inspection.id))).scalars()
+            )
             findings = [f"{r.item_code}：{(r.hazard or {}).get('description', '')}" for r in results if r.outcome == "hazard"]
             content.lines += [
                 ("检查时间", f"{chinese_date(inspection.started_at or inspection.created_at)}"),
@@ -120,16 +142,20 @@ class DocumentIssuer(CaseAccess):
                 ("交流反馈：", [inspection.feedback or "—"]),
             ]
             return content
-        hazards = list((await self.session.execute(
-            select(Hazard).where(Hazard.inspection_id == inspection.id).order_by(Hazard.item_code)
-        )).scalars())
+        hazards = list(
+            (await self.session.execute(select(Hazard).where(Hazard.inspection_id == inspection.id).order_by(Hazard.item_code))).scalars()
+        )
         if not hazards:
             raise Conflict("the inspection found no hazard to order rectified", code="document_unavailable")
         content.sections = [
-            ("经查，你单位存在下列事故隐患：", [
-                f"{n}. {h.description}（{'重大' if h.level == 'major' else '一般'}事故隐患；整改期限：{chinese_date(h.deadline) if h.deadline else '立即'}）"
-                for n, h in enumerate(hazards, start=1)
-            ]),
+            (
+                "经查，你单位存在下列事故隐患：",
+                [
+                    f"{n}. {h.description}（{'重大' if h.level == 'major' else '一般'}事故隐患；"
+                    f"整改期限：{chinese_date(h.deadline) if h.deadline else '立即'}）"
+                    for n, h in enumerate(hazards, start=1)
+                ],
+            ),
             ("整改要求：", ["依据《中华人民共和国安全生产法》第六十五条，责令你单位在上述期限内整改完毕，并将整改情况书面报告。"]),
         ]
         return content
@@ -144,8 +170,14 @@ class DocumentIssuer(CaseAccess):
     def _measure_text(measure: dict[str, Any]) -> str:
         basis = discretion_table()[measure["basis_id"]]
         names = {
-            "warning": "警告", "fine": "罚款", "confiscate": "没收违法所得", "order_rectification": "责令限期改正",
-            "suspend_production": "责令停产停业整顿", "suspend_license": "暂扣许可证件", "revoke_license": "吊销许可证件", "close": "提请关闭",
+            "warning": "警告",
+            "fine": "罚款",
+            "confiscate": "没收违法所得",
+            "order_rectification": "责令限期改正",
+            "suspend_production": "责令停产停业整顿",
+            "suspend_license": "暂扣许可证件",
+            "revoke_license": "吊销许可证件",
+            "close": "提请关闭",
         }
         amount = f"人民币{measure['amount']}元" if measure.get("amount") is not None else ""
         return f"{names[measure['type']]}{amount}（依据《{basis.law}》{basis.article}{basis.item or ''}）"

@@ -48,17 +48,34 @@ async def public_decisions(session: AsyncSession, cursor: str | None, limit: int
     decisions = await latest_decisions(session, [row[0].id for row in rows[:limit]])
     for case, enterprise, agency, document in rows[:limit]:
         decision = decisions[case.id]
-        handlers = list((await session.execute(
-            select(User.display_name).join(CaseHandler, CaseHandler.user_id == User.id).where(CaseHandler.case_id == case.id)
-        )).scalars())
+        handlers = list(
+            (
+                await session.execute(
+                    select(User.display_name).join(CaseHandler, CaseHandler.user_id == User.id).where(CaseHandler.case_id == case.id)
+                )
+            ).scalars()
+        )
         names = [*handlers, enterprise.principal or "", enterprise.safety_manager or ""]
-        items.append(PublicDecision(
-            decision_number=document.number, enterprise_name=enterprise.name, credit_code=enterprise.credit_code,
-            agency_name=agency.name, decided_at=case.decided_at,  # type: ignore[arg-type]
-            measures=[PublicMeasure(type=m["type"], amount=m.get("amount"), law=discretion_table()[m["basis_id"]].law,
-                                    article=discretion_table()[m["basis_id"]].article) for m in decision.measures],
-            facts=mask_text(decision.facts, names), handlers=[mask_name(h) for h in handlers],
-        ))
+        items.append(
+            PublicDecision(
+                decision_number=document.number,
+                enterprise_name=enterprise.name,
+                credit_code=enterprise.credit_code,
+                agency_name=agency.name,
+                decided_at=case.decided_at,  # type: ignore[arg-type]
+                measures=[
+                    PublicMeasure(
+                        type=m["type"],
+                        amount=m.get("amount"),
+                        law=discretion_table()[m["basis_id"]].law,
+                        article=discretion_table()[m["basis_id"]].article,
+                    )
+                    for m in decision.measures
+                ],
+                facts=mask_text(decision.facts, names),
+                handlers=[mask_name(h) for h in handlers],
+            )
+        )
     more = len(rows) > limit
     last = rows[limit - 1][0] if more else None
     return Page[PublicDecision](items=items, next_cursor=encode_cursor(last.decided_at, last.id) if last else None)

@@ -15,7 +15,6 @@ from backend.clock import now
 from backend.enforcement.models import GENESIS_HASH, Case, CaseRecord
 from backend.enforcement.schemas import RecordIn, RecordOut, VerifyOut
 from backend.enforcement.service import CaseAccess
-from backend.errors import ValidationFailed
 from backend.evidence.models import Evidence
 from backend.evidence.service import original_key
 from backend.idempotency import ensure_same, fingerprint
@@ -55,42 +54,76 @@ def record_out(record: CaseRecord) -> RecordOut:
 class RecordService(CaseAccess):
     async def add(self, case_id: uuid.UUID, data: RecordIn) -> tuple[CaseRecord, bool]:
         record_id = data.id or uuid.uuid4()
-        digest = fingerprint({
-            "kind": data.kind, "occurred_at": data.occurred_at.astimezone(UTC), "description": data.description,
-            "evidence_ids": sorted(str(e) for e in data.evidence_ids), "location": data.location,
-        })
+        digest = fingerprint(
+            {
+                "kind": data.kind,
+                "occurred_at": data.occurred_at.astimezone(UTC),
+                "description": data.description,
+                "evidence_ids": sorted(str(e) for e in data.evidence_ids),
+                "location": data.location,
+            }
+        )
         case = await self._as_handler(case_id)
         existing = await self.session.get(CaseRecord, record_id)
         if existing is not None:
             ensure_same(existing.client_fingerprint if existing.case_id == case_id else None, digest, "record", record_id)
             return existing, False
         evidence = await scope.many(
-            self.session, self.actor, Evidence, data.evidence_ids, field="evidence_ids",
+            self.session,
+            self.actor,
+            Evidence,
+            data.evidence_ids,
+            field="evidence_ids",
             where=[Evidence.case_id == case_id, Evidence.status == EvidenceStatus.stored],
         )
         record = self.append(
-            case, kind=data.kind, occurred_at=data.occurred_at, description=data.description,
-            location=data.location.model_dump() if data.location else None, evidence=[{"id": str(e.id), "sha256": e.sha256} for e in evidence],
-            record_id=record_id, client_fingerprint=digest,
+            case,
+            kind=data.kind,
+            occurred_at=data.occurred_at,
+            description=data.description,
+            location=data.location.model_dump() if data.location else None,
+            evidence=[{"id": str(e.id), "sha256": e.sha256} for e in evidence],
+            record_id=record_id,
+            client_fingerprint=digest,
         )
         await flush(self.session)
         return record, True
 
     def append(
-        self, case: Case, *, kind: str, occurred_at: datetime, description: str, evidence: list[dict[str, Any]],
-        client_fingerprint: str, location: dict[str, Any] | None = None, record_id: uuid.UUID | None = None,
+        self,
+        case: Case,
+        *,
+        kind: str,
+        occurred_at: datetime,
+        description: str,
+        evidence: list[dict[str, Any]],
+        client_fingerprint: str,
+        location: dict[str, Any] | None = None,
+        record_id: uuid.UUID | None = None,
     ) -> CaseRecord:
         """Chain a record onto the case (locked by the caller); the case row's version and the unique (case_id, seq)
         stop a fork even if two appends raced past the lock."""
         record = CaseRecord(
-            id=record_id or uuid.uuid4(), case_id=case.id, seq=case.record_count + 1, kind=kind, occurred_at=occurred_at,
-            description=description, location=location, evidence=evidence, recorded_by=self.actor.user_id,
-            recorded_at=now(), prev_hash=case.head_hash, hash="", client_fingerprint=client_fingerprint,
+            id=record_id or uuid.uuid4(),
+            case_id=case.id,
+            seq=case.record_count + 1,
+            kind=kind,
+            occurred_at=occurred_at,
+            description=description,
+            location=location,
+            evidence=evidence,
+            recorded_by=self.actor.user_id,
+            recorded_at=now(),
+            prev_hash=case.head_hash,
+            hash="",
+            client_fingerprint=client_fingerprint,
         )
         record.hash = chain_hash(record.prev_hash, record_content(record))
         self.session.add(record)
         case.record_count, case.head_hash = record.seq, record.hash
-        audit.record(self.session, self.actor, "case.record", "case", case.id, {"seq": record.seq, "kind": record.kind, "hash": record.hash})
+        audit.record(
+            self.session, self.actor, "case.record", "case", case.id, {"seq": record.seq, "kind": record.kind, "hash": record.hash}
+        )
         return record
 
     async def page(self, case_id: uuid.UUID, cursor: str | None, limit: int) -> Page[RecordOut]:
@@ -107,7 +140,9 @@ class RecordService(CaseAccess):
     async def verify(self, case_id: uuid.UUID) -> VerifyOut:
         """Recompute the chain from the stored rows and re-hash every evidence object in the store."""
         case = await self._case(case_id)
-        records = list((await self.session.execute(select(CaseRecord).where(CaseRecord.case_id == case_id).order_by(CaseRecord.seq))).scalars())  # type: ignore[arg-type]
+        records = list(
+            (await self.session.execute(select(CaseRecord).where(CaseRecord.case_id == case_id).order_by(CaseRecord.seq))).scalars()
+        )  # type: ignore[arg-type]
         prev = GENESIS_HASH
         for position, record in enumerate(records, start=1):
             problem = None
@@ -121,8 +156,13 @@ class RecordService(CaseAccess):
                 return VerifyOut(valid=False, length=len(records), head=case.head_hash, first_invalid_seq=record.seq, problem=problem)
             prev = record.hash
         if case.head_hash != prev or case.record_count != len(records):
-            return VerifyOut(valid=False, length=len(records), head=case.head_hash, first_invalid_seq=len(records) + 1,
-                             problem="the case's head does not match its last record")
+            return VerifyOut(
+                valid=False,
+                length=len(records),
+                head=case.head_hash,
+                first_invalid_seq=len(records) + 1,
+                problem="the case's head does not match its last record",
+            )
         return VerifyOut(valid=True, length=len(records), head=prev)
 
     async def _evidence_problem(self, record: CaseRecord) -> str | None:

@@ -8,9 +8,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from backend.vocabulary import CaseStatus, MeasureType
-
 from backend.accounts.schemas import Location
+from backend.vocabulary import CaseStatus, MeasureType
 from backend.wire import ActionIn, Input, Output
 from backend.workflow import TimelineEntryOut
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend import audit, scope
+from backend import scope
 from backend.accounts.models import Agency, Enterprise
 from backend.audit import Actor
 from backend.clock import now
@@ -67,13 +67,21 @@ def measure_out(measure: dict[str, Any]) -> MeasureOut:
     if measure.get("amount") is not None and basis.max_amount is not None:
         low, high = basis.min_amount or 0, basis.max_amount
         position = round((measure["amount"] - low) / (high - low), 4) if high > low else 1.0
-    return MeasureOut(type=measure["type"], amount=measure.get("amount"), basis_id=measure["basis_id"], basis=basis, position_in_range=position)
+    return MeasureOut(
+        type=measure["type"], amount=measure.get("amount"), basis_id=measure["basis_id"], basis=basis, position_in_range=position
+    )
 
 
 def decision_out(decision: Decision, status: str) -> DecisionOut:
     return DecisionOut(
-        id=decision.id, case_id=decision.case_id, status=status, measures=[measure_out(m) for m in decision.measures],
-        facts=decision.facts, reasoning=decision.reasoning, major=decision.major, major_reasons=decision.major_reasons,
+        id=decision.id,
+        case_id=decision.case_id,
+        status=status,
+        measures=[measure_out(m) for m in decision.measures],
+        facts=decision.facts,
+        reasoning=decision.reasoning,
+        major=decision.major,
+        major_reasons=decision.major_reasons,
         created_at=decision.created_at,
     )
 
@@ -117,7 +125,12 @@ class CaseService(CaseAccess):
     async def create(self, data: CaseIn) -> tuple[Case, bool]:
         case_id = data.id or uuid.uuid4()
         handler_ids = sorted(set(data.handler_ids) | {self.actor.user_id})  # type: ignore[arg-type]
-        content = {"enterprise_id": data.enterprise_id, "inspection_id": data.inspection_id, "title": data.title, "handler_ids": handler_ids}
+        content = {
+            "enterprise_id": data.enterprise_id,
+            "inspection_id": data.inspection_id,
+            "title": data.title,
+            "handler_ids": handler_ids,
+        }
         digest = fingerprint(content)
         existing = await find_retry(self.session, scope.readable(self.actor, Case), Case, case_id, digest)
         if existing is not None:
@@ -125,7 +138,11 @@ class CaseService(CaseAccess):
         enterprise = await scope.one(self.session, self.actor, Enterprise, data.enterprise_id, field="enterprise_id")
         if data.inspection_id is not None:
             await scope.one(
-                self.session, self.actor, Inspection, data.inspection_id, field="inspection_id",
+                self.session,
+                self.actor,
+                Inspection,
+                data.inspection_id,
+                field="inspection_id",
                 where=[Inspection.enterprise_id == enterprise.id],
             )
         handlers = await scope.supervising_officers(
@@ -133,15 +150,29 @@ class CaseService(CaseAccess):
         )
         uncertified = [str(u.id) for u in handlers if not u.certificate_no]
         if uncertified:
-            raise ValidationFailed(f"every handler holds an enforcement certificate: {uncertified}", code="inspector_not_eligible", field="handler_ids")
+            raise ValidationFailed(
+                f"every handler holds an enforcement certificate: {uncertified}", code="inspector_not_eligible", field="handler_ids"
+            )
         at = now()
         case = Case(
-            id=case_id, enterprise_id=enterprise.id, agency_id=self.actor.agency_id, inspection_id=data.inspection_id,
-            title=data.title, status=C.open, opened_at=at, decide_by=at + DECISION_TIME_LIMIT, record_count=0,
-            head_hash=GENESIS_HASH, client_fingerprint=digest, created_by=self.actor.user_id, created_at=at, updated_at=at,
+            id=case_id,
+            enterprise_id=enterprise.id,
+            agency_id=self.actor.agency_id,
+            inspection_id=data.inspection_id,
+            title=data.title,
+            status=C.open,
+            opened_at=at,
+            decide_by=at + DECISION_TIME_LIMIT,
+            record_count=0,
+            head_hash=GENESIS_HASH,
+            client_fingerprint=digest,
+            created_by=self.actor.user_id,
+            created_at=at,
+            updated_at=at,
         )
         created = await insert_once(
-            self.session, case,
+            self.session,
+            case,
             *CASE_WORKFLOW.creation_rows(case, self.actor, data.title, content, action="opened"),  # 立案
             *[CaseHandler(case_id=case_id, user_id=u.id, certificate_no=u.certificate_no or "") for u in handlers],
         )
@@ -153,8 +184,14 @@ class CaseService(CaseAccess):
         return case, True
 
     async def list(
-        self, *, status: CaseStatus | None, enterprise_id: uuid.UUID | None, awaiting_my_review: bool, handled_by_me: bool,
-        cursor: str | None, limit: int,
+        self,
+        *,
+        status: CaseStatus | None,
+        enterprise_id: uuid.UUID | None,
+        awaiting_my_review: bool,
+        handled_by_me: bool,
+        cursor: str | None,
+        limit: int,
     ) -> Page[CaseSummary]:
         query = scope.readable(self.actor, Case)
         mine = exists().where(CaseHandler.case_id == Case.id, CaseHandler.user_id == self.actor.user_id)
@@ -172,9 +209,13 @@ class CaseService(CaseAccess):
     async def detail(self, case_id: uuid.UUID) -> CaseOut:
         case = await self._case(case_id)
         decision = await self._latest_decision(case_id)
-        reviews = (await self.session.execute(select(LegalReview).where(LegalReview.case_id == case_id).order_by(LegalReview.created_at))).scalars()
+        reviews = (
+            await self.session.execute(select(LegalReview).where(LegalReview.case_id == case_id).order_by(LegalReview.created_at))
+        ).scalars()
         events = (await self.session.execute(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at))).scalars()  # type: ignore[arg-type]
-        documents = (await self.session.execute(select(IssuedDocument).where(IssuedDocument.case_id == case_id).order_by(IssuedDocument.issued_at))).scalars()
+        documents = (
+            await self.session.execute(select(IssuedDocument).where(IssuedDocument.case_id == case_id).order_by(IssuedDocument.issued_at))
+        ).scalars()
         return CaseOut(
             **dict(case_summary(case)),
             handler_ids=sorted(await self._handler_ids(case_id)),

@@ -47,7 +47,11 @@ class MultipartEvidenceOperation(Operation):
         self.request_body = RequestBody(
             required=True,
             description="Send the small fields before the file part; exactly one owner id.",
-            content={"multipart/form-data": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT, properties=properties, required=["file", "kind"]))},
+            content={
+                "multipart/form-data": OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.OBJECT, properties=properties, required=["file", "kind"])
+                )
+            },
         )
 
 

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend import audit, scope
 from backend.audit import Actor
 from backend.clock import now
-from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.enforcement.models import Case
+from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from backend.evidence.media import PhotoFacts, inspect_photo, read_head, sniff
 from backend.evidence.models import Evidence
 from backend.evidence.schemas import EvidenceDetail, EvidenceFields, EvidenceOut, Owner, UploadIn
@@ -98,9 +98,7 @@ class EvidenceService:
     def _fingerprint(evidence: Evidence | dict[str, Any]) -> str:
         get = evidence.get if isinstance(evidence, dict) else lambda k: getattr(evidence, k)
         sha = get("sha256") or get("declared_sha256")
-        return fingerprint(
-            {"sha256": sha, "kind": get("kind"), **{k: get(k) for k in ("inspection_id", "hazard_id", "case_id")}}
-        )
+        return fingerprint({"sha256": sha, "kind": get("kind"), **{k: get(k) for k in ("inspection_id", "hazard_id", "case_id")}})
 
     # --- checking the bytes -----------------------------------------------------------------------------------
 
@@ -244,7 +242,9 @@ class EvidenceService:
         evidence = await self.session.get(Evidence, evidence_id, with_for_update=True) or evidence
         if evidence.status == EvidenceStatus.stored:  # a concurrent complete finished first
             return evidence
-        EVIDENCE_WORKFLOW.transition(self.session, evidence, "upload_verified", self.actor, note="upload verified", data={"sha256": received.sha256})
+        EVIDENCE_WORKFLOW.transition(
+            self.session, evidence, "upload_verified", self.actor, note="upload verified", data={"sha256": received.sha256}
+        )
         evidence.sha256 = received.sha256
         evidence.content_type = content_type
         evidence.object_key = original_key(received.sha256)
@@ -273,9 +273,7 @@ class EvidenceService:
             **evidence_out(evidence).model_dump(),
             download_url=await self.store.presigned_get(evidence.object_key, DOWNLOAD_LINK_TTL) if stored else None,
             thumbnail_url=(
-                await self.store.presigned_get(evidence.thumbnail_key, DOWNLOAD_LINK_TTL)
-                if stored and evidence.thumbnail_key
-                else None
+                await self.store.presigned_get(evidence.thumbnail_key, DOWNLOAD_LINK_TTL) if stored and evidence.thumbnail_key else None
             ),
         )
 
@@ -284,4 +282,3 @@ class EvidenceService:
         if evidence.status != EvidenceStatus.stored:
             raise NotFound("the upload of this evidence has not been completed", code="evidence_pending")
         return evidence, self.store.stream(evidence.object_key)
-

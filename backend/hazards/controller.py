@@ -80,7 +80,10 @@ class HazardController(Controller):
 
     @post("/{hazard_id:uuid}/order", guards=INSPECTOR_ONLY, status_code=200, summary="责令限期整改; a new order extends")
     async def order(
-        self, hazard_id: FromPath[uuid.UUID], data: JSONBody[OrderIn], rectification: NamedDependency[RectificationService],
+        self,
+        hazard_id: FromPath[uuid.UUID],
+        data: JSONBody[OrderIn],
+        rectification: NamedDependency[RectificationService],
         hazards: NamedDependency[HazardService],
     ) -> HazardDetail:
         await rectification.order(hazard_id, data)
@@ -95,7 +98,10 @@ class HazardController(Controller):
 
     @post("/{hazard_id:uuid}/rectifications", guards=ENTERPRISE_ONLY, status_code=200, summary="Proof of the fix → pending_review")
     async def rectify(
-        self, hazard_id: FromPath[uuid.UUID], data: JSONBody[RectificationIn], rectification: NamedDependency[RectificationService],
+        self,
+        hazard_id: FromPath[uuid.UUID],
+        data: JSONBody[RectificationIn],
+        rectification: NamedDependency[RectificationService],
         hazards: NamedDependency[HazardService],
     ) -> HazardDetail:
         await rectification.submit_proof(hazard_id, data)
@@ -108,7 +114,10 @@ class HazardController(Controller):
         summary="Accept (closed) or reject (rectifying) the fix",
     )
     async def review(
-        self, hazard_id: FromPath[uuid.UUID], data: JSONBody[ReviewIn], rectification: NamedDependency[RectificationService],
+        self,
+        hazard_id: FromPath[uuid.UUID],
+        data: JSONBody[ReviewIn],
+        rectification: NamedDependency[RectificationService],
         hazards: NamedDependency[HazardService],
     ) -> HazardDetail:
         await rectification.review(hazard_id, data)
@@ -116,7 +125,10 @@ class HazardController(Controller):
 
     @post("/{hazard_id:uuid}/lookback", guards=INSPECTOR_ONLY, status_code=200, summary="回头看: held → verified, recurred → rectifying")
     async def lookback(
-        self, hazard_id: FromPath[uuid.UUID], data: JSONBody[LookbackIn], rectification: NamedDependency[RectificationService],
+        self,
+        hazard_id: FromPath[uuid.UUID],
+        data: JSONBody[LookbackIn],
+        rectification: NamedDependency[RectificationService],
         hazards: NamedDependency[HazardService],
     ) -> HazardDetail:
         await rectification.lookback(hazard_id, data)
@@ -127,8 +139,12 @@ class HazardController(Controller):
         return hazard_detail(await hazards.get(hazard_id))
 
 
-@get("/lookbacks/due", tags=["hazards"], dependencies={"hazards": Provide(provide_hazard_service, sync_to_thread=False)},
-     summary="Closed hazards whose look-back (回头看) is due, in the caller's scope")
+@get(
+    "/lookbacks/due",
+    tags=["hazards"],
+    dependencies={"hazards": Provide(provide_hazard_service, sync_to_thread=False)},
+    summary="Closed hazards whose look-back (回头看) is due, in the caller's scope",
+)
 async def lookbacks_due(
     hazards: NamedDependency[HazardService],
     cursor: FromQuery[str | None] = None,
@@ -137,7 +153,11 @@ async def lookbacks_due(
     return await hazards.due_lookbacks(cursor, limit)
 
 
-@get("/stats/hazards", tags=["hazards"], summary="Hazard figures for supervisors: counts by status, overdue, median days to close, look-back outcomes")
+@get(
+    "/stats/hazards",
+    tags=["hazards"],
+    summary="Hazard figures for supervisors: counts by status, overdue, median days to close, look-back outcomes",
+)
 async def stats_hazards(
     db_session: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],

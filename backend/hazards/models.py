@@ -9,7 +9,6 @@ from sqlmodel import Field, Relationship, SQLModel
 from backend.db import UTCDateTime, created_at_field, uuid_pk
 from backend.workflow import TimelineEntry
 
-
 # Every UPDATE of a hazard checks and bumps this: of two concurrent reviews only one can win.
 _version = Column("version", Integer, nullable=False)
 
@@ -25,8 +24,10 @@ class Hazard(SQLModel, table=True):
         Index("ix_hazard_topic_created_at_id", "topic", "created_at", "id"),
         # overdue = rectifying past the deadline: a small partial index answers it for the figures
         Index(
-            "ix_hazard_rectifying_deadline", "deadline",
-            postgresql_where=text("status = 'rectifying'"), sqlite_where=text("status = 'rectifying'"),
+            "ix_hazard_rectifying_deadline",
+            "deadline",
+            postgresql_where=text("status = 'rectifying'"),
+            sqlite_where=text("status = 'rectifying'"),
             postgresql_include=["enterprise_id", "topic", "level"],  # answered from the index alone
         ),
     )

@@ -90,7 +90,9 @@ class RectificationService:
         photos = [str(e.id) for e in await self._stored_evidence(hazard, data.evidence_ids, photos_only=True)]
         if len(photos) < len(hazard.evidence_ids):
             raise ValidationFailed(
-                f"the finding had {len(hazard.evidence_ids)} photos: send an after-photo for each", code="evidence_required", field="evidence_ids"
+                f"the finding had {len(hazard.evidence_ids)} photos: send an after-photo for each",
+                code="evidence_required",
+                field="evidence_ids",
             )
         pairs = [{"before": b, "after": a} for b, a in zip(hazard.evidence_ids, photos, strict=False)]
         proof = {"description": data.description, "evidence_ids": photos, "pairs": pairs}

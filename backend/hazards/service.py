@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from backend import scope
 from backend.accounts.models import Enterprise, EnterpriseTopic
 from backend.audit import Actor
 from backend.checklists.models import Checklist, ChecklistItem
@@ -22,7 +23,6 @@ from backend.hazards.models import Hazard, HazardEvent
 from backend.hazards.schemas import HazardDetail, HazardIn, HazardOut
 from backend.idempotency import find_retry, fingerprint
 from backend.pagination import Page, keyset, page_of
-from backend import scope
 from backend.sync.service import register_serializer
 from backend.unit_of_work import concurrent_change, feed_of_enterprise, insert_once, track
 from backend.vocabulary import EvidenceStatus, HazardLevel, HazardSource, HazardStatus, Role, Topic
@@ -118,12 +118,19 @@ class HazardService:
             raise ValidationFailed("the deadline must lie in the future", field="deadline")
         topic, item_text = await self._found_under(enterprise, data.checklist_id, data.item_code)
         await scope.many(
-            self.session, self.actor, Evidence, data.evidence_ids, field="evidence_ids",
+            self.session,
+            self.actor,
+            Evidence,
+            data.evidence_ids,
+            field="evidence_ids",
             where=[Evidence.enterprise_id == enterprise.id, Evidence.status == EvidenceStatus.stored],
         )
         hazard = Hazard(
-            id=hazard_id, **{**content, "evidence_ids": [str(e) for e in dict.fromkeys(data.evidence_ids)]},
-            topic=topic, item_text=item_text, client_fingerprint=digest,
+            id=hazard_id,
+            **{**content, "evidence_ids": [str(e) for e in dict.fromkeys(data.evidence_ids)]},
+            topic=topic,
+            item_text=item_text,
+            client_fingerprint=digest,
             status=S.rectifying if self_inspection else S.reported,
             source=HazardSource.self_inspection if self_inspection else HazardSource.inspector,
         )
@@ -147,7 +154,9 @@ class HazardService:
         query = select(ChecklistItem.text).where(ChecklistItem.checklist_id == checklist_id, ChecklistItem.code == item_code)
         text = (await self.session.execute(query)).scalar_one_or_none()
         if text is None:
-            raise ValidationFailed(f"checklist {checklist.code}@{checklist.version} has no item {item_code}", code="unknown_item", field="item_code")
+            raise ValidationFailed(
+                f"checklist {checklist.code}@{checklist.version} has no item {item_code}", code="unknown_item", field="item_code"
+            )
         return Topic(checklist.topic), text
 
     async def get(self, hazard_id: uuid.UUID) -> Hazard:

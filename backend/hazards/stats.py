@@ -17,6 +17,7 @@ from backend.hazards.schemas import StatsRow
 from backend.scope import readable
 from backend.vocabulary import HazardStatus
 
+
 class GroupBy(StrEnum):
     topic = "topic"
     level = "level"
@@ -51,21 +52,35 @@ async def hazard_stats(session: AsyncSession, actor: Actor, group_by: str) -> li
     t = HazardTally
     per_status = [func.sum(case((t.status == status, t.hazards), else_=0)).label(status) for status in HazardStatus]
     counts = _figures_query(
-        t, actor, group_by, *per_status,
-        func.sum(t.recurrences).label("recurrences"), func.sum(case((t.recurred, t.hazards), else_=0)).label("recurred"),
+        t,
+        actor,
+        group_by,
+        *per_status,
+        func.sum(t.recurrences).label("recurrences"),
+        func.sum(case((t.recurred, t.hazards), else_=0)).label("recurred"),
     ).group_by(text("key"))
-    overdue = _figures_query(Hazard, actor, group_by, func.count().label("n")).where(
-        Hazard.status == HazardStatus.rectifying, Hazard.deadline < now()
-    ).group_by(text("key"))
+    overdue = (
+        _figures_query(Hazard, actor, group_by, func.count().label("n"))
+        .where(Hazard.status == HazardStatus.rectifying, Hazard.deadline < now())
+        .group_by(text("key"))
+    )
     # the exact median of whole days to close, from the tally's histogram: the lower and upper middle values
-    days = _figures_query(t, actor, group_by, t.close_days.label("d"), func.sum(t.hazards).label("n")).where(
-        t.close_days >= 0
-    ).group_by(text("key"), t.close_days).subquery()
-    running = select(
-        days.c.key, days.c.d,
-        func.sum(days.c.n).over(partition_by=days.c.key, order_by=days.c.d).label("cum"),
-        func.sum(days.c.n).over(partition_by=days.c.key).label("total"),
-    ).where(days.c.n > 0).subquery()
+    days = (
+        _figures_query(t, actor, group_by, t.close_days.label("d"), func.sum(t.hazards).label("n"))
+        .where(t.close_days >= 0)
+        .group_by(text("key"), t.close_days)
+        .subquery()
+    )
+    running = (
+        select(
+            days.c.key,
+            days.c.d,
+            func.sum(days.c.n).over(partition_by=days.c.key, order_by=days.c.d).label("cum"),
+            func.sum(days.c.n).over(partition_by=days.c.key).label("total"),
+        )
+        .where(days.c.n > 0)
+        .subquery()
+    )
     medians = select(
         running.c.key,
         func.min(case((running.c.cum * 2 >= running.c.total, running.c.d))).label("lower"),
@@ -79,8 +94,13 @@ async def hazard_stats(session: AsyncSession, actor: Actor, group_by: str) -> li
         if not by_status:
             continue
         groups[str(row.key)] = StatsRow(
-            key=str(row.key), total=sum(by_status.values()), by_status=by_status, overdue=0, median_days_to_close=None,
-            lookbacks_held=by_status.get("verified", 0), lookbacks_recurred=int(row.recurrences or 0),
+            key=str(row.key),
+            total=sum(by_status.values()),
+            by_status=by_status,
+            overdue=0,
+            median_days_to_close=None,
+            lookbacks_held=by_status.get("verified", 0),
+            lookbacks_recurred=int(row.recurrences or 0),
             hazards_recurred=int(row.recurred or 0),
         )
     for key, n in (await session.execute(overdue)).all():

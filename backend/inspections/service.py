@@ -64,10 +64,24 @@ def hazard_id_for(inspection_id: uuid.UUID, checklist_id: uuid.UUID, item_code: 
 def inspection_out(inspection: Inspection) -> InspectionOut:
     results = sorted(inspection.results, key=lambda r: (str(r.checklist_id), r.item_code))
     return InspectionOut(
-        **{k: getattr(inspection, k) for k in (
-            "id", "enterprise_id", "kind", "with_experts", "status", "notice_given_at", "notice_note", "started_at",
-            "feedback_at", "feedback", "submitted_at", "created_at", "updated_at",
-        )},
+        **{
+            k: getattr(inspection, k)
+            for k in (
+                "id",
+                "enterprise_id",
+                "kind",
+                "with_experts",
+                "status",
+                "notice_given_at",
+                "notice_note",
+                "started_at",
+                "feedback_at",
+                "feedback",
+                "submitted_at",
+                "created_at",
+                "updated_at",
+            )
+        },
         attendees=[Attendee.model_validate(a) for a in inspection.attendees],
         checklist_ids=sorted(c.checklist_id for c in inspection.checklists),
         inspector_ids=sorted(i.user_id for i in inspection.inspectors),
@@ -131,16 +145,26 @@ class InspectionService:
         enterprise = await scope.one(self.session, self.actor, Enterprise, data.enterprise_id, field="enterprise_id")
         await scope.many(self.session, self.actor, Checklist, checklist_ids, field="checklist_ids")
         team = await scope.supervising_officers(
-            self.session, inspector_ids, enterprise.id, field="inspector_ids",
+            self.session,
+            inspector_ids,
+            enterprise.id,
+            field="inspector_ids",
             certified_at_least=scope.MIN_OFFICERS if data.kind == InspectionKind.enforcement else 0,
         )
         at = now()
         inspection = Inspection(
-            id=inspection_id, status=InspectionStatus.in_progress, created_by=self.actor.user_id, client_fingerprint=digest,
-            attendees=[], created_at=at, updated_at=at, **{k: content[k] for k in ("enterprise_id", "kind", "with_experts")},
+            id=inspection_id,
+            status=InspectionStatus.in_progress,
+            created_by=self.actor.user_id,
+            client_fingerprint=digest,
+            attendees=[],
+            created_at=at,
+            updated_at=at,
+            **{k: content[k] for k in ("enterprise_id", "kind", "with_experts")},
         )
         created = await insert_once(
-            self.session, inspection,
+            self.session,
+            inspection,
             audit.entry(self.actor, "inspection.create", "inspection", inspection_id, content),
             *[InspectionChecklist(inspection_id=inspection_id, checklist_id=c) for c in checklist_ids],
             *[InspectionInspector(inspection_id=inspection_id, user_id=u.id, certificate_no=u.certificate_no) for u in team],
@@ -169,9 +193,7 @@ class InspectionService:
         if inspection.status != InspectionStatus.in_progress:
             raise Conflict("the inspection is submitted", code="inspection_submitted")
         inspection.notice_given_at, inspection.notice_note = given_at, data.note
-        INSPECTION_WORKFLOW.transition(
-            self.session, inspection, "notice_given", self.actor, note=data.note, data={"given_at": given_at}
-        )
+        INSPECTION_WORKFLOW.transition(self.session, inspection, "notice_given", self.actor, note=data.note, data={"given_at": given_at})
         return inspection
 
     # --- results ----------------------------------------------------------------------------------------------
@@ -201,7 +223,10 @@ class InspectionService:
             if key in stored:
                 result = stored[key]
                 result.outcome, result.note, result.evidence_ids, result.hazard = (
-                    row["outcome"], row["note"], row["evidence_ids"], row["hazard"]
+                    row["outcome"],
+                    row["note"],
+                    row["evidence_ids"],
+                    row["hazard"],
                 )
                 result.updated_at = at
             else:
@@ -209,7 +234,10 @@ class InspectionService:
         inspection.started_at = inspection.started_at or at
         inspection.updated_at = at
         INSPECTION_WORKFLOW.transition(
-            self.session, inspection, "results_recorded", self.actor,
+            self.session,
+            inspection,
+            "results_recorded",
+            self.actor,
             data={"changed": [{"checklist_id": k[0], "item_code": k[1], **incoming[k]} for k in changed]},
         )
         return await self.get(inspection.id)
@@ -278,17 +306,27 @@ class InspectionService:
         await self._require_photos(inspection, hazard_results, items)
 
         at = now()
-        topics = dict((await self.session.execute(select(Checklist.id, Checklist.topic).where(Checklist.id.in_([k[0] for k in items])))).all())  # type: ignore[attr-defined]
+        topics = dict(
+            (await self.session.execute(select(Checklist.id, Checklist.topic).where(Checklist.id.in_([k[0] for k in items])))).all()
+        )  # type: ignore[attr-defined]
         hazard_ids = []
         for result in hazard_results:
             draft = result.hazard or {}
             item = items[(result.checklist_id, result.item_code)]
             hazard = Hazard(
                 id=hazard_id_for(inspection.id, result.checklist_id, result.item_code),
-                status=HazardStatus.rectifying, enterprise_id=inspection.enterprise_id, topic=topics[result.checklist_id],
-                level=draft["level"], description=draft.get("description") or result.note or item.text, note=result.note,
-                item_text=item.text, source=HazardSource.inspection, inspection_id=inspection.id,
-                checklist_id=result.checklist_id, item_code=result.item_code, evidence_ids=result.evidence_ids,
+                status=HazardStatus.rectifying,
+                enterprise_id=inspection.enterprise_id,
+                topic=topics[result.checklist_id],
+                level=draft["level"],
+                description=draft.get("description") or result.note or item.text,
+                note=result.note,
+                item_text=item.text,
+                source=HazardSource.inspection,
+                inspection_id=inspection.id,
+                checklist_id=result.checklist_id,
+                item_code=result.item_code,
+                evidence_ids=result.evidence_ids,
                 deadline=deadline_after(at, draft["rectify_days"]),
                 client_fingerprint=fingerprint({"inspection_id": inspection.id, "item": result.item_code}),
             )
@@ -297,7 +335,9 @@ class InspectionService:
         inspection.attendees = [a.model_dump() for a in data.attendees]
         inspection.feedback, inspection.feedback_at = data.feedback, at
         inspection.submit_fingerprint, inspection.submitted_at = digest, at
-        INSPECTION_WORKFLOW.transition(self.session, inspection, "submitted", self.actor, note=data.feedback, data={"hazards": len(hazard_ids)})
+        INSPECTION_WORKFLOW.transition(
+            self.session, inspection, "submitted", self.actor, note=data.feedback, data={"hazards": len(hazard_ids)}
+        )
         return await self.get(inspection.id), sorted(hazard_ids)
 
     async def _require_photos(
@@ -314,7 +354,8 @@ class InspectionService:
             )
             photos = {str(e) for e in (await self.session.execute(query)).scalars()}
         lacking = [
-            r.item_code for r in hazard_results
+            r.item_code
+            for r in hazard_results
             if len(photos.intersection(r.evidence_ids)) < max(1, items[(r.checklist_id, r.item_code)].min_photos)
         ]
         if lacking:
@@ -324,7 +365,9 @@ class InspectionService:
 
     # --- lists ------------------------------------------------------------------------------------------------
 
-    async def list(self, enterprise_id: uuid.UUID | None, status: InspectionStatus | None, cursor: str | None, limit: int) -> Page[InspectionOut]:
+    async def list(
+        self, enterprise_id: uuid.UUID | None, status: InspectionStatus | None, cursor: str | None, limit: int
+    ) -> Page[InspectionOut]:
         query = scope.readable(self.actor, Inspection).options(*_loaded())
         if enterprise_id:
             query = query.where(Inspection.enterprise_id == enterprise_id)

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from litestar import get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
-from backend.wire import Output
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import Actor
 from backend.sync.service import SyncService
+from backend.wire import Output
 
 
 class Change(Output):

@@ -77,18 +77,15 @@ class SyncService:
             # Only transactions that finished before the oldest one still running: their rows are final, and every
             # later writer gets a larger transaction id, so ordering by (txid, seq) never skips a late commit.
             horizon = text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-            query = query.where(
-                tuple_(ChangeLog.txid, ChangeLog.seq) > tuple_(txid, seq), ChangeLog.txid < horizon
-            ).order_by(ChangeLog.txid, ChangeLog.seq)
+            query = query.where(tuple_(ChangeLog.txid, ChangeLog.seq) > tuple_(txid, seq), ChangeLog.txid < horizon).order_by(
+                ChangeLog.txid, ChangeLog.seq
+            )
         else:
             # SQLite has one writer at a time, so sequence order is commit order.
             query = query.where(ChangeLog.seq > seq).order_by(ChangeLog.seq)
         rows = list((await self.session.execute(query.limit(limit))).scalars())
         data = await self._load(rows)
-        changes = [
-            {"entity": r.entity, "id": r.entity_id, "op": r.op, "at": r.at, "data": data.get((r.entity, r.entity_id))}
-            for r in rows
-        ]
+        changes = [{"entity": r.entity, "id": r.entity_id, "op": r.op, "at": r.at, "data": data.get((r.entity, r.entity_id))} for r in rows]
         next_cursor = f"{rows[-1].txid or 0}.{rows[-1].seq}" if rows else f"{txid}.{seq}"
         return changes, next_cursor
 
