@@ -10,7 +10,10 @@ import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -110,6 +113,12 @@ async def sqlite_template(settings: Settings, app: Litestar) -> Path | None:
 
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[Litestar]:
+    async with serving(settings) as application:
+        yield application
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Litestar]:
     """The app with its lifespan run in the tests' own event loop, so tests may use its engine directly."""
     application = create_app(settings)
     started, stopping = asyncio.Event(), asyncio.Event()
@@ -199,3 +208,12 @@ def bucket(object_store: EmbeddedSeaweed) -> Bucket:
 async def world(client: httpx.AsyncClient, app: Litestar) -> World:
     """The admin plus a two-branch agency tree with enterprises and an account of every role in each branch."""
     return await World.build(client, app)
+
+
+@pytest.fixture
+def lookback_now(world: World) -> Any:
+    """Look-backs due at once, and every closed general hazard sampled, for walking the workflow in one test."""
+    settings = world.app.state.settings
+    world.app.state.settings = replace(settings, lookback_delay_days=0, lookback_sample_rate=1.0)
+    yield
+    world.app.state.settings = settings

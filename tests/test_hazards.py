@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import update
 
 from backend.hazards.models import Hazard
@@ -27,15 +26,6 @@ PLAN = {
     "deadline": LATER,
     "safeguards": "停止作业面生产，撤出人员，制定应急预案",
 }
-
-
-@pytest.fixture
-def lookback_now(world: World) -> Any:
-    """Look-backs due at once, and every closed general hazard sampled, for walking the workflow in one test."""
-    settings = world.app.state.settings
-    world.app.state.settings = replace(settings, lookback_delay_days=0, lookback_sample_rate=1.0)
-    yield
-    world.app.state.settings = settings
 
 
 async def report(world: World, username: str = "inspector_a1", level: str = "general", **extra: Any) -> dict[str, Any]:

@@ -73,7 +73,7 @@ class DecisionService(CaseAccess):
                 raise ValidationFailed(f"no discretion entry {measure.basis_id}", code="unknown_basis", field=f"measures[{index}].basis_id")
             if measure.type not in basis.measures:
                 raise ValidationFailed(
-                    f"{basis.article}{basis.item or ''} allows {basis.measures}, not {measure.type}",
+                    f"{basis.article}{basis.item or ''} allows {', '.join(basis.measures)}, not {measure.type}",
                     code="measure_not_allowed",
                     field=f"measures[{index}].type",
                 )
