@@ -31,6 +31,7 @@ from backend.auth import LoginThrottle, make_jwt_auth, provide_actor
 from backend.db import make_engine, make_sessionmaker
 from backend.errors import exception_handlers
 from backend.health import health
+from backend.openapi import document_errors
 from backend.settings import Settings, get_settings
 from backend.storage import ObjectStore, S3Config
 
@@ -140,7 +141,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             public_decision_list,
         ],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, api],
         lifespan=[lifespan],
         dependencies={
@@ -159,3 +160,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_upload_bytes,
         debug=False,
     )
+    document_errors(app)  # problem details and binary media types in the OpenAPI document
+    return app

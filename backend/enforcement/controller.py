@@ -90,7 +90,7 @@ class CaseController(Controller):
         await cases.extend(case_id, data)
         return await cases.detail(case_id)
 
-    @get("/{case_id:uuid}/documents/{doc_type:str}", summary="An enforcement document as PDF (issued and numbered once)")
+    @get("/{case_id:uuid}/documents/{doc_type:str}", media_type="application/pdf", summary="An enforcement document as PDF (issued and numbered once)")
     async def document(self, case_id: FromPath[uuid.UUID], doc_type: FromPath[DocumentType], cases: NamedDependency[CaseService]) -> Response[bytes]:
         issued, pdf = await cases.document(case_id, doc_type)
         return Response(
