@@ -29,6 +29,7 @@ from backend.evidence.controller import EvidenceController
 from backend.hazards.controller import HazardController, lookbacks_due, stats_hazards
 from backend.health import health
 from backend.inspections.controller import InspectionController
+from backend.openapi import document_errors
 from backend.settings import Settings, get_settings
 from backend.storage import ObjectStore, S3Config
 from backend.sync.controller import sync_changes
@@ -134,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             public_decision_list,
         ],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, api],
         lifespan=[lifespan],
         dependencies={
@@ -153,3 +154,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_upload_bytes,
         debug=False,
     )
+    document_errors(app)  # problem details and binary media types in the OpenAPI document
+    return app

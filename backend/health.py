@@ -6,6 +6,7 @@ from typing import Any
 
 import anyio
 from litestar import Request, Response, get
+from litestar.openapi import ResponseSpec
 from sqlalchemy import text
 
 PROBE_TIMEOUT_SECONDS = 5
@@ -20,7 +21,21 @@ async def _probe_object_store(request: Request[Any, Any, Any]) -> None:
     await request.app.state.store.probe()
 
 
-@get(["/health", "/api/v1/health"], exclude_from_auth=True, tags=["health"], summary="Liveness of the API and its dependencies")
+UNAVAILABLE = ResponseSpec(
+    data_container=dict[str, str],
+    generate_examples=False,
+    description="A dependency fails: the same report, with `status` `unavailable`, the failing parts in `failing` and "
+    "their errors in `<part>_error`.",
+)
+
+
+@get(
+    ["/health", "/api/v1/health"],
+    exclude_from_auth=True,
+    tags=["health"],
+    summary="Liveness of the API and its dependencies",
+    responses={503: UNAVAILABLE},
+)
 async def health(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     body: dict[str, str] = {}
     for part, probe in (("database", _probe_database), ("object_store", _probe_object_store)):

@@ -150,6 +150,7 @@ class CaseController(Controller):
 
     @get(
         "/{case_id:uuid}/documents/{doc_type:str}",
+        media_type="application/pdf",
         opt={"writes": True},  # the first request of a handler issues and numbers the document
         summary="An enforcement document as PDF (issued and numbered once)",
     )
