@@ -17,6 +17,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 from sqlalchemy import select
+from sqlmodel import col
 
 from backend.accounts.models import Agency, User
 from backend.audit import Actor
@@ -47,7 +48,9 @@ async def _retrieve_actor(token: Token, connection: ASGIConnection[Any, Any, Any
         return None
     async with connection.app.state.sessionmaker() as session:
         row = (
-            await session.execute(select(User, Agency.path).outerjoin(Agency, Agency.id == User.agency_id).where(User.id == user_id))
+            await session.execute(
+                select(User, col(Agency.path)).outerjoin(Agency, col(Agency.id) == col(User.agency_id)).where(col(User.id) == user_id)
+            )
         ).first()
     if row is None or not row[0].is_active:
         return None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -52,6 +54,14 @@ def uuid_pk() -> Any:
 
 def created_at_field() -> Any:
     return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+def rel(relationship: Sequence[SQLModel]) -> QueryableAttribute[Any]:
+    """A relationship as loader options such as selectinload() take it: what sqlmodel.col() is for columns.
+
+    On the class a relationship is an InstrumentedAttribute, but SQLModel annotates it as the list it loads, and
+    col() types it as Mapped, which loader options do not accept; so the type is cast, and nothing happens at run time."""
+    return cast("QueryableAttribute[Any]", relationship)
 
 
 def to_async_url(url: str) -> str:

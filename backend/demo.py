@@ -19,6 +19,7 @@ from backend.accounts.models import Agency
 from backend.accounts.schemas import AgencyIn, EnterpriseIn, Location, UserIn
 from backend.accounts.service import AccountService
 from backend.audit import Actor
+from backend.vocabulary import Topic
 
 CITY = "朔州市应急管理局"
 
@@ -73,7 +74,7 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession], state_dir: P
                 EnterpriseIn(
                     name=name,
                     credit_code=make_credit_code(code17),
-                    topics=[topic],
+                    topics=[Topic(topic)],
                     agency_id=agencies[agency_key].id,
                     address=address,
                     location=Location(lat=lat, lng=lng),

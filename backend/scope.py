@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Select, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from backend.accounts.models import Agency, Enterprise, User
 from backend.audit import Actor
@@ -44,12 +45,12 @@ def enterprise_clause(actor: Actor) -> Any:
 
 
 def _enterprises(actor: Actor) -> Select[Any]:
-    return select(Enterprise).join(Agency, Agency.id == Enterprise.agency_id).where(enterprise_clause(actor))
+    return select(Enterprise).join(Agency, col(Agency.id) == col(Enterprise.agency_id)).where(enterprise_clause(actor))
 
 
 def _agencies(actor: Actor) -> Select[Any]:
     if actor.role == Role.enterprise:  # the agency that supervises it
-        return select(Agency).join(Enterprise, Enterprise.agency_id == Agency.id).where(Enterprise.id == actor.enterprise_id)
+        return select(Agency).join(Enterprise, col(Enterprise.agency_id) == col(Agency.id)).where(col(Enterprise.id) == actor.enterprise_id)
     return select(Agency).where(agency_subtree_clause(actor))
 
 
@@ -57,23 +58,23 @@ def _users(actor: Actor) -> Select[Any]:
     if actor.role == Role.admin:
         return select(User)
     if actor.role == Role.enterprise:
-        return select(User).where(User.id == actor.user_id)
-    return select(User).join(Agency, Agency.id == User.agency_id).where(agency_subtree_clause(actor))
+        return select(User).where(col(User.id) == actor.user_id)
+    return select(User).join(Agency, col(Agency.id) == col(User.agency_id)).where(agency_subtree_clause(actor))
 
 
 def _cases(actor: Actor) -> Select[Any]:
     """A case belongs to the agency that opened it; its enterprise sees it too."""
     if actor.role == Role.enterprise:
-        return select(Case).where(Case.enterprise_id == actor.enterprise_id)
-    return select(Case).join(Agency, Agency.id == Case.agency_id).where(agency_subtree_clause(actor))
+        return select(Case).where(col(Case.enterprise_id) == actor.enterprise_id)
+    return select(Case).join(Agency, col(Agency.id) == col(Case.agency_id)).where(agency_subtree_clause(actor))
 
 
 def _of_enterprise(model: Any) -> Callable[[Actor], Select[Any]]:
     def statement(actor: Actor) -> Select[Any]:
         return (
             select(model)
-            .join(Enterprise, Enterprise.id == model.enterprise_id)
-            .join(Agency, Agency.id == Enterprise.agency_id)
+            .join(Enterprise, col(Enterprise.id) == model.enterprise_id)
+            .join(Agency, col(Agency.id) == col(Enterprise.agency_id))
             .where(enterprise_clause(actor))
         )
 
@@ -162,7 +163,9 @@ async def many(
 
 async def agency_path_of_enterprise(session: AsyncSession, enterprise_id: uuid.UUID) -> str:
     """The path of the agency that supervises the enterprise: who may see its data starts from here."""
-    query = select(Agency.path).join(Enterprise, Enterprise.agency_id == Agency.id).where(Enterprise.id == enterprise_id)
+    query = (
+        select(col(Agency.path)).join(Enterprise, col(Enterprise.agency_id) == col(Agency.id)).where(col(Enterprise.id) == enterprise_id)
+    )
     return (await session.execute(query)).scalar_one()
 
 
@@ -173,7 +176,11 @@ async def supervising_officers(
     `field` for anyone else — an unknown id and a stranger answer alike — and when fewer than `certified_at_least`
     of them hold a certificate (执法证)."""
     enterprise_path = await agency_path_of_enterprise(session, enterprise_id)
-    rows = (await session.execute(select(User, Agency.path).join(Agency, Agency.id == User.agency_id).where(User.id.in_(user_ids)))).all()  # type: ignore[attr-defined]
+    rows = (
+        await session.execute(
+            select(User, col(Agency.path)).join(Agency, col(Agency.id) == col(User.agency_id)).where(col(User.id).in_(user_ids))
+        )
+    ).all()
     officers = [u for u, path in rows if u.role == Role.inspector and u.is_active and enterprise_path.startswith(path)]
     strangers = sorted(str(u) for u in set(user_ids) - {u.id for u in officers})
     if strangers:

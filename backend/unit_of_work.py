@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
+from sqlmodel import col
 
 from backend.accounts.models import Agency, Enterprise
 from backend.audit import AuditLog
@@ -61,7 +62,11 @@ def track(model: type, entity: str, *, feed: FeedScope | None, remembered: tuple
 
 def feed_of_enterprise(session: Session, row: Any) -> tuple[uuid.UUID | None, str | None]:
     """Feed scope of a row that belongs to an enterprise: its users, and the staff of the agencies over it."""
-    query = select(Agency.path).join(Enterprise, Enterprise.agency_id == Agency.id).where(Enterprise.id == row.enterprise_id)
+    query = (
+        select(col(Agency.path))
+        .join(Enterprise, col(Enterprise.agency_id) == col(Agency.id))
+        .where(col(Enterprise.id) == row.enterprise_id)
+    )
     return row.enterprise_id, session.execute(query).scalar_one()
 
 

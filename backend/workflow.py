@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import JSON, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from backend import audit
 from backend.audit import Actor
@@ -170,14 +170,14 @@ class Workflow:
         model = self.timeline
         owner = getattr(model, self.owner_key)
         if request.client_id is not None:
-            query = select(model).where(model.client_id == request.client_id)  # type: ignore[arg-type]
+            query = select(model).where(col(model.client_id) == request.client_id)
             earlier = (await session.execute(query)).scalar_one_or_none()
             if earlier is None:
                 return None
             same = getattr(earlier, self.owner_key) == obj.id and earlier.fingerprint == request.fingerprint
             ensure_same(request.fingerprint if same else None, request.fingerprint, f"{self.entity} action", request.client_id)
             return earlier
-        query = select(model).where(owner == obj.id).order_by(model.at.desc(), model.id.desc()).limit(1)  # type: ignore[attr-defined]
+        query = select(model).where(owner == obj.id).order_by(col(model.at).desc(), col(model.id).desc()).limit(1)
         latest = (await session.execute(query)).scalar_one_or_none()
         if latest is not None and latest.fingerprint == request.fingerprint and latest.actor_id == actor.user_id:
             return latest

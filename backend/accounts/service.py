@@ -9,6 +9,7 @@ from sqlalchemy import literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlmodel import col
 
 from backend import audit, scope
 from backend.accounts.models import Agency, Enterprise, EnterpriseTopic, User
@@ -23,6 +24,7 @@ from backend.accounts.schemas import (
 )
 from backend.audit import Actor
 from backend.auth import hash_password, verify_password
+from backend.db import rel
 from backend.errors import Conflict, ValidationFailed
 from backend.pagination import Page, keyset, page_of
 from backend.vocabulary import AGENCY_STAFF, Role, Topic
@@ -42,7 +44,7 @@ def enterprise_out(enterprise: Enterprise) -> EnterpriseOut:
         id=enterprise.id,
         name=enterprise.name,
         credit_code=enterprise.credit_code,
-        topics=enterprise.topics,
+        topics=[Topic(t) for t in enterprise.topics],
         agency_id=enterprise.agency_id,
         address=enterprise.address,
         location=location,
@@ -61,13 +63,13 @@ class AccountService:
 
     @staticmethod
     async def authenticate(session: AsyncSession, username: str, password: str) -> User | None:
-        user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
+        user = (await session.execute(select(User).where(col(User.username) == username))).scalar_one_or_none()
         if not verify_password(user.password_hash if user else None, password) or user is None or not user.is_active:
             return None
         return user
 
     async def current_user(self) -> User:
-        return (await self.session.execute(select(User).where(User.id == self.actor.user_id))).scalar_one()
+        return (await self.session.execute(select(User).where(col(User.id) == self.actor.user_id))).scalar_one()
 
     # --- agencies -----------------------------------------------------------------------------------------
 
@@ -121,13 +123,13 @@ class AccountService:
     async def list_users(self, role: Role | None, cursor: str | None, limit: int) -> Page[UserOut]:
         query = scope.readable(self.actor, User)
         if role:
-            query = query.where(User.role == role)
+            query = query.where(col(User.role) == role)
         query = keyset(query, User.created_at, User.id, cursor, limit)
         return page_of(list((await self.session.execute(query)).scalars()), limit, user_out)
 
     async def ensure_admin(self, username: str, password: str) -> User | None:
         """Create the first admin from the environment, once; an existing account is left as it is."""
-        existing = (await self.session.execute(select(User).where(User.username == username))).scalar_one_or_none()
+        existing = (await self.session.execute(select(User).where(col(User.username) == username))).scalar_one_or_none()
         if existing is not None:
             return None
         user = User(username=username, password_hash=hash_password(password), display_name="系统管理员", role=Role.admin)
@@ -167,15 +169,17 @@ class AccountService:
         return enterprise
 
     async def get_enterprise(self, enterprise_id: uuid.UUID) -> Enterprise:
-        return await scope.one(self.session, self.actor, Enterprise, enterprise_id, options=[selectinload(Enterprise.topic_rows)])  # type: ignore[arg-type]
+        return await scope.one(self.session, self.actor, Enterprise, enterprise_id, options=[selectinload(rel(Enterprise.topic_rows))])
 
     async def list_enterprises(self, topic: Topic | None, q: str | None, cursor: str | None, limit: int) -> Page[EnterpriseOut]:
-        query = scope.readable(self.actor, Enterprise).options(selectinload(Enterprise.topic_rows))  # type: ignore[arg-type]
+        query = scope.readable(self.actor, Enterprise).options(selectinload(rel(Enterprise.topic_rows)))
         if topic:
-            query = query.where(Enterprise.id.in_(select(EnterpriseTopic.enterprise_id).where(EnterpriseTopic.topic == topic)))
+            query = query.where(
+                col(Enterprise.id).in_(select(col(EnterpriseTopic.enterprise_id)).where(col(EnterpriseTopic.topic) == topic))
+            )
         if q:
             query = query.where(
-                or_(Enterprise.name.contains(q, autoescape=True), Enterprise.credit_code.startswith(q.upper(), autoescape=True))
+                or_(col(Enterprise.name).contains(q, autoescape=True), col(Enterprise.credit_code).startswith(q.upper(), autoescape=True))
             )
         query = keyset(query, Enterprise.created_at, Enterprise.id, cursor, limit)
         rows = list((await self.session.execute(query)).scalars())

@@ -7,12 +7,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import QueryableAttribute, selectinload
+from sqlalchemy.orm import selectinload
 from sqlmodel import col
 
 from backend import audit
@@ -21,6 +21,7 @@ from backend.checklists.loader import ChecklistFileInvalid, FileError, checklist
 from backend.checklists.models import Checklist, ChecklistItem
 from backend.checklists.schemas import ChecklistFile, ChecklistItemOut, ChecklistOut, ChecklistSummary, CombinationRule, DocumentRef
 from backend.clock import local_today
+from backend.db import rel
 from backend.errors import NotFound
 from backend.sync.service import record_change, register_serializer
 
@@ -229,9 +230,7 @@ class ChecklistService:
         return sorted(out, key=lambda s: (s.topic, s.kind, s.code, s.version))
 
     async def get(self, checklist_id_: uuid.UUID, on: date) -> ChecklistOut:
-        # On the class a relationship is an InstrumentedAttribute; SQLModel annotates it as the loaded list.
-        items = cast("QueryableAttribute[Any]", Checklist.items)
-        query = select(Checklist).options(selectinload(items)).where(col(Checklist.id) == checklist_id_)
+        query = select(Checklist).options(selectinload(rel(Checklist.items))).where(col(Checklist.id) == checklist_id_)
         checklist = (await self.session.execute(query)).scalar_one_or_none()
         if checklist is None:
             raise NotFound(f"checklist {checklist_id_} not found", code="checklist_not_found")

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from backend.clock import now
 from backend.enforcement.discretion import discretion_table
@@ -45,6 +46,7 @@ class DecisionService(CaseAccess):
         major = bool(reasons)
         action = "major_decision_drafted" if major else "decision_drafted"
         CASE_WORKFLOW.check(case.status, action, self.actor.role)
+        assert self.actor.user_id is not None  # only a handler (guarded) drafts a decision
         decision = Decision(
             id=uuid.uuid4(),
             case_id=case_id,
@@ -107,6 +109,7 @@ class DecisionService(CaseAccess):
         CASE_WORKFLOW.check(case.status, action, self.actor.role)
         decision = await self._latest_decision(case_id)
         assert decision is not None  # a case in legal_review has a draft
+        assert self.actor.user_id is not None  # only a legal reviewer (guarded) reviews
         review = LegalReview(
             id=uuid.uuid4(),
             case_id=case_id,
@@ -160,5 +163,5 @@ class DecisionService(CaseAccess):
 
 
 async def latest_decisions(session: Any, case_ids: list[uuid.UUID]) -> dict[uuid.UUID, Decision]:
-    rows = (await session.execute(select(Decision).where(Decision.case_id.in_(case_ids)).order_by(Decision.created_at))).scalars()  # type: ignore[attr-defined]
+    rows = (await session.execute(select(Decision).where(col(Decision.case_id).in_(case_ids)).order_by(col(Decision.created_at)))).scalars()
     return {d.case_id: d for d in rows}

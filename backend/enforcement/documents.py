@@ -17,7 +17,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
+from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer
 
 from backend.clock import agency_zone
 
@@ -83,7 +83,7 @@ def render(content: DocumentContent) -> bytes:
     def p(text: str, style: ParagraphStyle = _BODY) -> Paragraph:
         return Paragraph(escape(text).replace("\n", "<br/>"), style)
 
-    story = [p(content.agency_name, _AGENCY), p(TITLES[content.type], _TITLE), p(content.number, _NUMBER)]
+    story: list[Flowable] = [p(content.agency_name, _AGENCY), p(TITLES[content.type], _TITLE), p(content.number, _NUMBER)]
     header = [
         ("被检查单位" if content.type != "penalty_decision" else "当事人", content.enterprise_name),
         ("统一社会信用代码", content.credit_code),

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from backend import audit
 from backend.accounts.models import Agency, Enterprise, User
@@ -42,7 +43,7 @@ class DocumentIssuer(CaseAccess):
         return issued, await self.store.get_bytes(issued.object_key)
 
     async def _issued(self, case_id: uuid.UUID, doc_type: str) -> IssuedDocument | None:
-        query = select(IssuedDocument).where(IssuedDocument.case_id == case_id, IssuedDocument.type == doc_type)
+        query = select(IssuedDocument).where(col(IssuedDocument.case_id) == case_id, col(IssuedDocument.type) == doc_type)
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def issue(self, case: Case, doc_type: str) -> IssuedDocument:
@@ -52,6 +53,7 @@ class DocumentIssuer(CaseAccess):
         sha = hashlib.sha256(pdf).hexdigest()
         key = f"documents/{case.id}/{doc_type}-{sha}.pdf"
         await self.store.put_bytes(key, pdf, "application/pdf")
+        assert self.actor.user_id is not None  # documents are issued by a case's handlers, never by a system actor
         issued = IssuedDocument(
             case_id=case.id, type=doc_type, number=content.number, sha256=sha, size=len(pdf), object_key=key, issued_by=self.actor.user_id
         )
@@ -70,15 +72,14 @@ class DocumentIssuer(CaseAccess):
         return issued
 
     async def _next_number(self, agency_id: uuid.UUID, doc_type: str, year: int) -> int:
-        if is_postgres(self.session):
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert = postgresql.insert if is_postgres(self.session) else sqlite.insert
         statement = (
             insert(DocumentCounter)
             .values(agency_id=agency_id, year=year, type=doc_type, last=1)
-            .on_conflict_do_update(index_elements=["agency_id", "year", "type"], set_={"last": DocumentCounter.last + 1})
-            .returning(DocumentCounter.last)
+            .on_conflict_do_update(index_elements=["agency_id", "year", "type"], set_={"last": col(DocumentCounter.last) + 1})
+            .returning(col(DocumentCounter.last))
         )
         return (await self.session.execute(statement)).scalar_one()
 
@@ -100,9 +101,9 @@ class DocumentIssuer(CaseAccess):
         )
         handlers = (
             await self.session.execute(
-                select(User.display_name, CaseHandler.certificate_no)
-                .join(CaseHandler, CaseHandler.user_id == User.id)
-                .where(CaseHandler.case_id == case.id)
+                select(col(User.display_name), col(CaseHandler.certificate_no))
+                .join(CaseHandler, col(CaseHandler.user_id) == col(User.id))
+                .where(col(CaseHandler.case_id) == case.id)
             )
         ).all()
         content.lines.append(("执法人员及执法证号", "、".join(f"{name}（{cert}）" for name, cert in handlers)))
@@ -122,13 +123,13 @@ class DocumentIssuer(CaseAccess):
         if doc_type == "inspection_record":
             team = (
                 await self.session.execute(
-                    select(User.display_name, InspectionInspector.certificate_no)
-                    .join(InspectionInspector, InspectionInspector.user_id == User.id)
-                    .where(InspectionInspector.inspection_id == inspection.id)
+                    select(col(User.display_name), col(InspectionInspector.certificate_no))
+                    .join(InspectionInspector, col(InspectionInspector.user_id) == col(User.id))
+                    .where(col(InspectionInspector.inspection_id) == inspection.id)
                 )
             ).all()
             results = list(
-                (await self.session.execute(select(InspectionResult).where(InspectionResult.inspection_id == inspection.id))).scalars()
+                (await self.session.execute(select(InspectionResult).where(col(InspectionResult.inspection_id) == inspection.id))).scalars()
             )
             findings = [f"{r.item_code}：{(r.hazard or {}).get('description', '')}" for r in results if r.outcome == "hazard"]
             content.lines += [
@@ -143,7 +144,9 @@ class DocumentIssuer(CaseAccess):
             ]
             return content
         hazards = list(
-            (await self.session.execute(select(Hazard).where(Hazard.inspection_id == inspection.id).order_by(Hazard.item_code))).scalars()
+            (
+                await self.session.execute(select(Hazard).where(col(Hazard.inspection_id) == inspection.id).order_by(col(Hazard.item_code)))
+            ).scalars()
         )
         if not hazards:
             raise Conflict("the inspection found no hazard to order rectified", code="document_unavailable")

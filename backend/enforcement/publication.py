@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from backend.accounts.models import Agency, Enterprise, User
 from backend.enforcement.decisions import latest_decisions
@@ -31,19 +33,24 @@ def mask_text(text: str, names: list[str]) -> str:
     return _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
 
 
+def _decided_at(case: Case) -> datetime:
+    assert case.decided_at is not None  # only decided cases are published, and deciding stamps the date
+    return case.decided_at
+
+
 async def public_decisions(session: AsyncSession, cursor: str | None, limit: int) -> Page[PublicDecision]:
     """行政执法公示: decided cases, newest first, with personal names and ID numbers masked."""
     query = (
         select(Case, Enterprise, Agency, IssuedDocument)
-        .join(Enterprise, Enterprise.id == Case.enterprise_id)
-        .join(Agency, Agency.id == Case.agency_id)
-        .join(IssuedDocument, (IssuedDocument.case_id == Case.id) & (IssuedDocument.type == "penalty_decision"))
-        .where(Case.status == CaseStatus.decided)
+        .join(Enterprise, col(Enterprise.id) == col(Case.enterprise_id))
+        .join(Agency, col(Agency.id) == col(Case.agency_id))
+        .join(IssuedDocument, (col(IssuedDocument.case_id) == col(Case.id)) & (col(IssuedDocument.type) == "penalty_decision"))
+        .where(col(Case.status) == CaseStatus.decided)
     )
     if cursor:
         at, case_id = decode_cursor(cursor)
-        query = query.where(tuple_(Case.decided_at, Case.id) < tuple_(at, case_id))
-    rows = (await session.execute(query.order_by(Case.decided_at.desc(), Case.id.desc()).limit(check_limit(limit) + 1))).all()
+        query = query.where(tuple_(col(Case.decided_at), col(Case.id)) < tuple_(at, case_id))
+    rows = (await session.execute(query.order_by(col(Case.decided_at).desc(), col(Case.id).desc()).limit(check_limit(limit) + 1))).all()
     items = []
     decisions = await latest_decisions(session, [row[0].id for row in rows[:limit]])
     for case, enterprise, agency, document in rows[:limit]:
@@ -51,7 +58,9 @@ async def public_decisions(session: AsyncSession, cursor: str | None, limit: int
         handlers = list(
             (
                 await session.execute(
-                    select(User.display_name).join(CaseHandler, CaseHandler.user_id == User.id).where(CaseHandler.case_id == case.id)
+                    select(col(User.display_name))
+                    .join(CaseHandler, col(CaseHandler.user_id) == col(User.id))
+                    .where(col(CaseHandler.case_id) == case.id)
                 )
             ).scalars()
         )
@@ -62,7 +71,7 @@ async def public_decisions(session: AsyncSession, cursor: str | None, limit: int
                 enterprise_name=enterprise.name,
                 credit_code=enterprise.credit_code,
                 agency_name=agency.name,
-                decided_at=case.decided_at,  # type: ignore[arg-type]
+                decided_at=_decided_at(case),
                 measures=[
                     PublicMeasure(
                         type=m["type"],
@@ -78,4 +87,4 @@ async def public_decisions(session: AsyncSession, cursor: str | None, limit: int
         )
     more = len(rows) > limit
     last = rows[limit - 1][0] if more else None
-    return Page[PublicDecision](items=items, next_cursor=encode_cursor(last.decided_at, last.id) if last else None)
+    return Page[PublicDecision](items=items, next_cursor=encode_cursor(_decided_at(last), last.id) if last else None)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from backend import audit, scope
 from backend.clock import now
@@ -103,6 +104,7 @@ class RecordService(CaseAccess):
     ) -> CaseRecord:
         """Chain a record onto the case (locked by the caller); the case row's version and the unique (case_id, seq)
         stop a fork even if two appends raced past the lock."""
+        assert self.actor.user_id is not None  # records are kept by a case's handlers, never by a system actor
         record = CaseRecord(
             id=record_id or uuid.uuid4(),
             case_id=case.id,
@@ -129,10 +131,10 @@ class RecordService(CaseAccess):
     async def page(self, case_id: uuid.UUID, cursor: str | None, limit: int) -> Page[RecordOut]:
         """The records in chain order, `limit` at a time."""
         await self._case(case_id)
-        query = select(CaseRecord).where(CaseRecord.case_id == case_id)
+        query = select(CaseRecord).where(col(CaseRecord.case_id) == case_id)
         if cursor:
-            query = query.where(CaseRecord.seq > decode_seq(cursor))
-        rows = list((await self.session.execute(query.order_by(CaseRecord.seq).limit(check_limit(limit) + 1))).scalars())  # type: ignore[arg-type]
+            query = query.where(col(CaseRecord.seq) > decode_seq(cursor))
+        rows = list((await self.session.execute(query.order_by(col(CaseRecord.seq)).limit(check_limit(limit) + 1))).scalars())
         more = len(rows) > limit
         rows = rows[:limit]
         return Page[RecordOut](items=[record_out(r) for r in rows], next_cursor=encode_seq(rows[-1].seq) if more else None)
@@ -141,8 +143,10 @@ class RecordService(CaseAccess):
         """Recompute the chain from the stored rows and re-hash every evidence object in the store."""
         case = await self._case(case_id)
         records = list(
-            (await self.session.execute(select(CaseRecord).where(CaseRecord.case_id == case_id).order_by(CaseRecord.seq))).scalars()
-        )  # type: ignore[arg-type]
+            (
+                await self.session.execute(select(CaseRecord).where(col(CaseRecord.case_id) == case_id).order_by(col(CaseRecord.seq)))
+            ).scalars()
+        )
         prev = GENESIS_HASH
         for position, record in enumerate(records, start=1):
             problem = None

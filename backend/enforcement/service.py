@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from backend import scope
 from backend.accounts.models import Agency, Enterprise
@@ -55,7 +56,7 @@ DECISION_TIME_LIMIT = timedelta(days=90)  # 行政处罚法 第六十条: 自立
 
 def _case_feed(session: Any, case: Case) -> tuple[uuid.UUID | None, str | None]:
     """A case is seen by its enterprise and by the staff of the agency that handles it (and that agency's parents)."""
-    return case.enterprise_id, session.execute(select(Agency.path).where(Agency.id == case.agency_id)).scalar_one()
+    return case.enterprise_id, session.execute(select(col(Agency.path)).where(col(Agency.id) == case.agency_id)).scalar_one()
 
 
 track(Case, "case", feed=_case_feed)
@@ -76,7 +77,7 @@ def decision_out(decision: Decision, status: str) -> DecisionOut:
     return DecisionOut(
         id=decision.id,
         case_id=decision.case_id,
-        status=status,
+        status=CaseStatus(status),
         measures=[measure_out(m) for m in decision.measures],
         facts=decision.facts,
         reasoning=decision.reasoning,
@@ -99,7 +100,7 @@ class CaseAccess:
         return await scope.one(self.session, self.actor, Case, case_id, lock=lock)
 
     async def _handler_ids(self, case_id: uuid.UUID) -> set[uuid.UUID]:
-        return set((await self.session.execute(select(CaseHandler.user_id).where(CaseHandler.case_id == case_id))).scalars())
+        return set((await self.session.execute(select(col(CaseHandler.user_id)).where(col(CaseHandler.case_id) == case_id))).scalars())
 
     async def _as_handler(self, case_id: uuid.UUID) -> Case:
         case = await self._case(case_id, lock=True)
@@ -117,14 +118,15 @@ class CaseAccess:
         await flush(self.session)
 
     async def _latest_decision(self, case_id: uuid.UUID) -> Decision | None:
-        query = select(Decision).where(Decision.case_id == case_id).order_by(Decision.created_at.desc(), Decision.id.desc())  # type: ignore[attr-defined]
+        query = select(Decision).where(col(Decision.case_id) == case_id).order_by(col(Decision.created_at).desc(), col(Decision.id).desc())
         return (await self.session.execute(query.limit(1))).scalar_one_or_none()
 
 
 class CaseService(CaseAccess):
     async def create(self, data: CaseIn) -> tuple[Case, bool]:
+        assert self.actor.user_id is not None and self.actor.agency_id is not None  # only an inspector (guarded) opens a case
         case_id = data.id or uuid.uuid4()
-        handler_ids = sorted(set(data.handler_ids) | {self.actor.user_id})  # type: ignore[arg-type]
+        handler_ids = sorted(set(data.handler_ids) | {self.actor.user_id})
         content = {
             "enterprise_id": data.enterprise_id,
             "inspection_id": data.inspection_id,
@@ -194,13 +196,13 @@ class CaseService(CaseAccess):
         limit: int,
     ) -> Page[CaseSummary]:
         query = scope.readable(self.actor, Case)
-        mine = exists().where(CaseHandler.case_id == Case.id, CaseHandler.user_id == self.actor.user_id)
+        mine = exists().where(col(CaseHandler.case_id) == col(Case.id), col(CaseHandler.user_id) == self.actor.user_id)
         if status:
-            query = query.where(Case.status == status)
+            query = query.where(col(Case.status) == status)
         if enterprise_id:
-            query = query.where(Case.enterprise_id == enterprise_id)
+            query = query.where(col(Case.enterprise_id) == enterprise_id)
         if awaiting_my_review:  # 待审核: major drafts this reviewer may review (never a case they handle)
-            query = query.where(Case.status == C.legal_review, ~mine)
+            query = query.where(col(Case.status) == C.legal_review, ~mine)
         if handled_by_me:
             query = query.where(mine)
         rows = list((await self.session.execute(keyset(query, Case.created_at, Case.id, cursor, limit))).scalars())
@@ -210,11 +212,15 @@ class CaseService(CaseAccess):
         case = await self._case(case_id)
         decision = await self._latest_decision(case_id)
         reviews = (
-            await self.session.execute(select(LegalReview).where(LegalReview.case_id == case_id).order_by(LegalReview.created_at))
+            await self.session.execute(select(LegalReview).where(col(LegalReview.case_id) == case_id).order_by(col(LegalReview.created_at)))
         ).scalars()
-        events = (await self.session.execute(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at))).scalars()  # type: ignore[arg-type]
+        events = (
+            await self.session.execute(select(CaseEvent).where(col(CaseEvent.case_id) == case_id).order_by(col(CaseEvent.at)))
+        ).scalars()
         documents = (
-            await self.session.execute(select(IssuedDocument).where(IssuedDocument.case_id == case_id).order_by(IssuedDocument.issued_at))
+            await self.session.execute(
+                select(IssuedDocument).where(col(IssuedDocument.case_id) == case_id).order_by(col(IssuedDocument.issued_at))
+            )
         ).scalars()
         return CaseOut(
             **dict(case_summary(case)),
@@ -232,7 +238,7 @@ def case_summary(case: Case) -> CaseSummary:
 
 
 async def _serialize(session: AsyncSession, ids: list[str]) -> dict[str, dict[str, Any]]:
-    rows = (await session.execute(select(Case).where(Case.id.in_([uuid.UUID(i) for i in ids])))).scalars()  # type: ignore[attr-defined]
+    rows = (await session.execute(select(Case).where(col(Case.id).in_([uuid.UUID(i) for i in ids])))).scalars()
     return {str(c.id): case_summary(c).model_dump(mode="json") for c in rows}
 
 

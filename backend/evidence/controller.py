@@ -8,7 +8,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, Reference, RequestBody, Schema
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 from pydantic import ValidationError
@@ -33,16 +33,16 @@ class MultipartEvidenceOperation(Operation):
     """Documents the form that `POST /evidence` reads from the stream itself."""
 
     def __post_init__(self) -> None:
-        properties = {
-            "file": Schema(type=OpenAPIType.STRING, format="binary", description="the original bytes, unchanged"),
+        properties: dict[str, Schema | Reference] = {
+            "file": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY, description="the original bytes, unchanged"),
             "kind": Schema(type=OpenAPIType.STRING, enum=["photo", "audio", "video", "document"]),
-            "id": Schema(type=OpenAPIType.STRING, format="uuid", description="client id; a retry returns the same record"),
-            "captured_at": Schema(type=OpenAPIType.STRING, format="date-time", description="RFC 3339 with offset; else EXIF"),
+            "id": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID, description="client id; a retry returns the same record"),
+            "captured_at": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME, description="RFC 3339 with offset; else EXIF"),
             "lat": Schema(type=OpenAPIType.NUMBER),
             "lng": Schema(type=OpenAPIType.NUMBER),
-            "inspection_id": Schema(type=OpenAPIType.STRING, format="uuid"),
-            "hazard_id": Schema(type=OpenAPIType.STRING, format="uuid"),
-            "case_id": Schema(type=OpenAPIType.STRING, format="uuid"),
+            "inspection_id": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID),
+            "hazard_id": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID),
+            "case_id": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID),
         }
         self.request_body = RequestBody(
             required=True,

@@ -16,6 +16,7 @@ from typing import Any
 import anyio.to_thread
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from backend import audit, scope
 from backend.audit import Actor
@@ -120,7 +121,7 @@ class EvidenceService:
 
     async def _stored_already(self, sha256: str) -> bool:
         """Whether these bytes were stored before (asked of the database: cheaper than asking the store)."""
-        query = select(Evidence.id).where(Evidence.sha256 == sha256, Evidence.status == EvidenceStatus.stored).limit(1)
+        query = select(col(Evidence.id)).where(col(Evidence.sha256) == sha256, col(Evidence.status) == EvidenceStatus.stored).limit(1)
         return (await self.session.execute(query)).first() is not None
 
     async def _store(self, received: ReceivedFile, content_type: str, facts: PhotoFacts | None) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from backend import scope
 from backend.audit import Actor
@@ -143,7 +144,7 @@ class RectificationService:
         return hazard
 
     async def _has_plan(self, hazard_id: uuid.UUID) -> bool:
-        query = select(HazardEvent.id).where(HazardEvent.hazard_id == hazard_id, HazardEvent.action == "plan_submitted")
+        query = select(col(HazardEvent.id)).where(col(HazardEvent.hazard_id) == hazard_id, col(HazardEvent.action) == "plan_submitted")
         return (await self.session.execute(query.limit(1))).first() is not None
 
     async def _stored_evidence(self, hazard: Hazard, evidence_ids: list[uuid.UUID], *, photos_only: bool) -> list[Evidence]:

@@ -10,12 +10,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlmodel import col
 
 from backend import scope
 from backend.accounts.models import Enterprise, EnterpriseTopic
 from backend.audit import Actor
 from backend.checklists.models import Checklist, ChecklistItem
 from backend.clock import end_of_local_day, now
+from backend.db import rel
 from backend.errors import ValidationFailed
 from backend.evidence.models import Evidence
 from backend.hazards import tally
@@ -96,7 +98,7 @@ class HazardService:
         """Report a hazard; a retry with the same id and content returns the first one (created=False)."""
         hazard_id = data.id or uuid.uuid4()
         deadline = deadline_instant(data.deadline)
-        content = {
+        content: dict[str, Any] = {
             "enterprise_id": data.enterprise_id,
             "level": data.level,
             "description": data.description,
@@ -146,12 +148,16 @@ class HazardService:
         if checklist_id is None:
             if item_code is not None:
                 raise ValidationFailed("item_code needs the checklist_id it belongs to", field="checklist_id")
-            query = select(EnterpriseTopic.topic).where(EnterpriseTopic.enterprise_id == enterprise.id).order_by(EnterpriseTopic.topic)
+            query = (
+                select(col(EnterpriseTopic.topic))
+                .where(col(EnterpriseTopic.enterprise_id) == enterprise.id)
+                .order_by(col(EnterpriseTopic.topic))
+            )
             return Topic((await self.session.execute(query.limit(1))).scalar_one()), None
         checklist = await scope.one(self.session, self.actor, Checklist, checklist_id, field="checklist_id")
         if item_code is None:
             return Topic(checklist.topic), None
-        query = select(ChecklistItem.text).where(ChecklistItem.checklist_id == checklist_id, ChecklistItem.code == item_code)
+        query = select(col(ChecklistItem.text)).where(col(ChecklistItem.checklist_id) == checklist_id, col(ChecklistItem.code) == item_code)
         text = (await self.session.execute(query)).scalar_one_or_none()
         if text is None:
             raise ValidationFailed(
@@ -160,7 +166,7 @@ class HazardService:
         return Topic(checklist.topic), text
 
     async def get(self, hazard_id: uuid.UUID) -> Hazard:
-        return await scope.one(self.session, self.actor, Hazard, hazard_id, options=[selectinload(Hazard.events)])  # type: ignore[arg-type]
+        return await scope.one(self.session, self.actor, Hazard, hazard_id, options=[selectinload(rel(Hazard.events))])
 
     async def list(
         self,
@@ -175,27 +181,27 @@ class HazardService:
     ) -> Page[HazardOut]:
         query = scope.readable(self.actor, Hazard)
         if enterprise_id:
-            query = query.where(Hazard.enterprise_id == enterprise_id)
+            query = query.where(col(Hazard.enterprise_id) == enterprise_id)
         if status:
-            query = query.where(Hazard.status == status)
+            query = query.where(col(Hazard.status) == status)
         if level:
-            query = query.where(Hazard.level == level)
+            query = query.where(col(Hazard.level) == level)
         if topic:
-            query = query.where(Hazard.topic == topic)
+            query = query.where(col(Hazard.topic) == topic)
         if overdue is not None:
-            late = (Hazard.status == S.rectifying) & (Hazard.deadline < now())  # type: ignore[operator]
+            late = (col(Hazard.status) == S.rectifying) & (col(Hazard.deadline) < now())
             query = query.where(late if overdue else ~late)
         rows = list((await self.session.execute(keyset(query, Hazard.created_at, Hazard.id, cursor, limit))).scalars())
         return page_of(rows, limit, hazard_out)
 
     async def due_lookbacks(self, cursor: str | None, limit: int) -> Page[HazardOut]:
-        query = scope.readable(self.actor, Hazard).where(Hazard.status == S.closed, Hazard.lookback_due_at <= now())  # type: ignore[operator]
+        query = scope.readable(self.actor, Hazard).where(col(Hazard.status) == S.closed, col(Hazard.lookback_due_at) <= now())
         rows = list((await self.session.execute(keyset(query, Hazard.created_at, Hazard.id, cursor, limit))).scalars())
         return page_of(rows, limit, hazard_out)
 
 
 async def _serialize(session: AsyncSession, ids: list[str]) -> dict[str, dict[str, Any]]:
-    rows = (await session.execute(select(Hazard).where(Hazard.id.in_([uuid.UUID(i) for i in ids])))).scalars()  # type: ignore[attr-defined]
+    rows = (await session.execute(select(Hazard).where(col(Hazard.id).in_([uuid.UUID(i) for i in ids])))).scalars()
     return {str(h.id): hazard_out(h).model_dump(mode="json") for h in rows}
 
 

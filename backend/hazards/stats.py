@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from backend.accounts.models import Agency, Enterprise
 from backend.audit import Actor
@@ -27,7 +28,7 @@ class GroupBy(StrEnum):
 
 
 def _visible_enterprise_ids(actor: Actor) -> Any:
-    return readable(actor, Enterprise).with_only_columns(Enterprise.id)
+    return readable(actor, Enterprise).with_only_columns(col(Enterprise.id))
 
 
 def _group_key(table: Any, group_by: str) -> Any:
@@ -50,25 +51,25 @@ async def hazard_stats(session: AsyncSession, actor: Actor, group_by: str) -> li
     Counts and medians come from the running tally (a few rows per enterprise); only "overdue", which changes with
     the clock, is counted from the hazards themselves, through a partial index on the open ones."""
     t = HazardTally
-    per_status = [func.sum(case((t.status == status, t.hazards), else_=0)).label(status) for status in HazardStatus]
+    per_status = [func.sum(case((col(t.status) == status, t.hazards), else_=0)).label(status) for status in HazardStatus]
     counts = _figures_query(
         t,
         actor,
         group_by,
         *per_status,
         func.sum(t.recurrences).label("recurrences"),
-        func.sum(case((t.recurred, t.hazards), else_=0)).label("recurred"),
+        func.sum(case((col(t.recurred), t.hazards), else_=0)).label("recurred"),
     ).group_by(text("key"))
     overdue = (
         _figures_query(Hazard, actor, group_by, func.count().label("n"))
-        .where(Hazard.status == HazardStatus.rectifying, Hazard.deadline < now())
+        .where(col(Hazard.status) == HazardStatus.rectifying, col(Hazard.deadline) < now())
         .group_by(text("key"))
     )
     # the exact median of whole days to close, from the tally's histogram: the lower and upper middle values
     days = (
-        _figures_query(t, actor, group_by, t.close_days.label("d"), func.sum(t.hazards).label("n"))
-        .where(t.close_days >= 0)
-        .group_by(text("key"), t.close_days)
+        _figures_query(t, actor, group_by, col(t.close_days).label("d"), func.sum(t.hazards).label("n"))
+        .where(col(t.close_days) >= 0)
+        .group_by(text("key"), col(t.close_days))
         .subquery()
     )
     running = (
@@ -109,9 +110,10 @@ async def hazard_stats(session: AsyncSession, actor: Actor, group_by: str) -> li
     for key, lower, upper in (await session.execute(medians)).all():
         if str(key) in groups and lower is not None:
             groups[str(key)].median_days_to_close = (lower + upper) / 2
-    names = {"agency": Agency, "enterprise": Enterprise}.get(group_by)
+    named: dict[str, type[Agency] | type[Enterprise]] = {"agency": Agency, "enterprise": Enterprise}
+    names = named.get(group_by)
     if names is not None and groups:
-        query = select(names.id, names.name).where(names.id.in_([uuid.UUID(k) for k in groups]))
+        query = select(col(names.id), col(names.name)).where(col(names.id).in_([uuid.UUID(k) for k in groups]))
         for row_id, name in (await session.execute(query)).all():
             groups[str(row_id)].name = name
     return sorted(groups.values(), key=lambda g: (-g.total, g.key or ""))

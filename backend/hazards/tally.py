@@ -48,10 +48,9 @@ def close_days(created_at: datetime, closed_at: datetime | None) -> int:
 
 
 def count(session: Session, key: TallyKey, delta: int) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     columns = ["enterprise_id", "topic", "level", "status", "close_days", "recurred"]
     values = {c: getattr(key, c) for c in columns}
     statement = insert(HazardTally).values(**values, hazards=delta, recurrences=delta * key.recurrences)

@@ -68,4 +68,4 @@ class InspectionController(Controller):
         self, inspection_id: FromPath[uuid.UUID], data: JSONBody[SubmitIn], inspections: NamedDependency[InspectionService]
     ) -> SubmitOut:
         inspection, hazard_ids = await inspections.submit(inspection_id, data)
-        return SubmitOut(id=inspection.id, status=inspection.status, hazard_ids=hazard_ids)
+        return SubmitOut(id=inspection.id, status=InspectionStatus(inspection.status), hazard_ids=hazard_ids)

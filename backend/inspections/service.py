@@ -9,12 +9,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlmodel import col
 
 from backend import audit, scope
 from backend.accounts.models import Enterprise
 from backend.audit import Actor
 from backend.checklists.models import Checklist, ChecklistItem
 from backend.clock import deadline_after, now
+from backend.db import rel
 from backend.errors import Conflict, Forbidden, ValidationFailed
 from backend.evidence.models import Evidence
 from backend.hazards.models import Hazard
@@ -105,7 +107,7 @@ def inspection_out(inspection: Inspection) -> InspectionOut:
 
 
 def _loaded() -> Any:
-    return (selectinload(Inspection.checklists), selectinload(Inspection.inspectors), selectinload(Inspection.results))
+    return (selectinload(rel(Inspection.checklists)), selectinload(rel(Inspection.inspectors)), selectinload(rel(Inspection.results)))
 
 
 class InspectionService:
@@ -129,8 +131,9 @@ class InspectionService:
     async def create(self, data: InspectionIn) -> tuple[Inspection, bool]:
         inspection_id = data.id or uuid.uuid4()
         checklist_ids = sorted(set(data.checklist_ids))
-        inspector_ids = sorted(set(data.inspector_ids) | {self.actor.user_id})  # type: ignore[arg-type]
-        content = {
+        assert self.actor.user_id is not None  # only an inspector (guarded) starts an inspection
+        inspector_ids = sorted(set(data.inspector_ids) | {self.actor.user_id})
+        content: dict[str, Any] = {
             "enterprise_id": data.enterprise_id,
             "kind": data.kind,
             "with_experts": data.with_experts,
@@ -221,14 +224,14 @@ class InspectionService:
         for key in changed:
             row = incoming[key]
             if key in stored:
-                result = stored[key]
-                result.outcome, result.note, result.evidence_ids, result.hazard = (
+                current = stored[key]
+                current.outcome, current.note, current.evidence_ids, current.hazard = (
                     row["outcome"],
                     row["note"],
                     row["evidence_ids"],
                     row["hazard"],
                 )
-                result.updated_at = at
+                current.updated_at = at
             else:
                 self.session.add(InspectionResult(inspection_id=inspection.id, checklist_id=key[0], item_code=key[1], updated_at=at, **row))
         inspection.started_at = inspection.started_at or at
@@ -244,7 +247,7 @@ class InspectionService:
 
     async def _items(self, inspection: Inspection) -> dict[tuple[uuid.UUID, str], ChecklistItem]:
         ids = [c.checklist_id for c in inspection.checklists]
-        rows = (await self.session.execute(select(ChecklistItem).where(ChecklistItem.checklist_id.in_(ids)))).scalars()
+        rows = (await self.session.execute(select(ChecklistItem).where(col(ChecklistItem.checklist_id).in_(ids)))).scalars()
         return {(i.checklist_id, i.code): i for i in rows}
 
     @staticmethod
@@ -307,8 +310,12 @@ class InspectionService:
 
         at = now()
         topics = dict(
-            (await self.session.execute(select(Checklist.id, Checklist.topic).where(Checklist.id.in_([k[0] for k in items])))).all()
-        )  # type: ignore[attr-defined]
+            (
+                await self.session.execute(
+                    select(col(Checklist.id), col(Checklist.topic)).where(col(Checklist.id).in_([k[0] for k in items]))
+                )
+            ).all()
+        )
         hazard_ids = []
         for result in hazard_results:
             draft = result.hazard or {}
@@ -346,11 +353,11 @@ class InspectionService:
         referenced = {e for r in hazard_results for e in r.evidence_ids}
         photos: set[str] = set()
         if referenced:
-            query = select(Evidence.id).where(
-                Evidence.id.in_([uuid.UUID(e) for e in referenced]),
-                Evidence.inspection_id == inspection.id,
-                Evidence.kind == EvidenceKind.photo,
-                Evidence.status == EvidenceStatus.stored,
+            query = select(col(Evidence.id)).where(
+                col(Evidence.id).in_([uuid.UUID(e) for e in referenced]),
+                col(Evidence.inspection_id) == inspection.id,
+                col(Evidence.kind) == EvidenceKind.photo,
+                col(Evidence.status) == EvidenceStatus.stored,
             )
             photos = {str(e) for e in (await self.session.execute(query)).scalars()}
         lacking = [
@@ -370,15 +377,15 @@ class InspectionService:
     ) -> Page[InspectionOut]:
         query = scope.readable(self.actor, Inspection).options(*_loaded())
         if enterprise_id:
-            query = query.where(Inspection.enterprise_id == enterprise_id)
+            query = query.where(col(Inspection.enterprise_id) == enterprise_id)
         if status:
-            query = query.where(Inspection.status == status)
+            query = query.where(col(Inspection.status) == status)
         rows = list((await self.session.execute(keyset(query, Inspection.created_at, Inspection.id, cursor, limit))).scalars())
         return page_of(rows, limit, inspection_out)
 
 
 async def _serialize(session: AsyncSession, ids: list[str]) -> dict[str, dict[str, Any]]:
-    query = select(Inspection).options(*_loaded()).where(Inspection.id.in_([uuid.UUID(i) for i in ids]))
+    query = select(Inspection).options(*_loaded()).where(col(Inspection.id).in_([uuid.UUID(i) for i in ids]))
     return {str(i.id): inspection_out(i).model_dump(mode="json") for i in (await session.execute(query)).scalars()}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from backend.audit import Actor
 from backend.db import is_postgres
@@ -45,13 +46,13 @@ def record_change(
 
 
 def _visible(actor: Actor) -> Any:
-    public = and_(ChangeLog.enterprise_id.is_(None), ChangeLog.agency_path.is_(None))
+    public = and_(col(ChangeLog.enterprise_id).is_(None), col(ChangeLog.agency_path).is_(None))
     if actor.role == "admin":
-        return ChangeLog.seq.is_not(None)
+        return col(ChangeLog.seq).is_not(None)
     if actor.role == "enterprise":
-        return or_(public, ChangeLog.enterprise_id == str(actor.enterprise_id))
+        return or_(public, col(ChangeLog.enterprise_id) == str(actor.enterprise_id))
     if actor.agency_path:
-        return or_(public, ChangeLog.agency_path.startswith(actor.agency_path, autoescape=True))
+        return or_(public, col(ChangeLog.agency_path).startswith(actor.agency_path, autoescape=True))
     return public
 
 
@@ -77,12 +78,12 @@ class SyncService:
             # Only transactions that finished before the oldest one still running: their rows are final, and every
             # later writer gets a larger transaction id, so ordering by (txid, seq) never skips a late commit.
             horizon = text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-            query = query.where(tuple_(ChangeLog.txid, ChangeLog.seq) > tuple_(txid, seq), ChangeLog.txid < horizon).order_by(
-                ChangeLog.txid, ChangeLog.seq
-            )
+            query = query.where(
+                tuple_(col(ChangeLog.txid), col(ChangeLog.seq)) > tuple_(txid, seq), col(ChangeLog.txid) < horizon
+            ).order_by(col(ChangeLog.txid), col(ChangeLog.seq))
         else:
             # SQLite has one writer at a time, so sequence order is commit order.
-            query = query.where(ChangeLog.seq > seq).order_by(ChangeLog.seq)
+            query = query.where(col(ChangeLog.seq) > seq).order_by(col(ChangeLog.seq))
         rows = list((await self.session.execute(query.limit(limit))).scalars())
         data = await self._load(rows)
         changes = [{"entity": r.entity, "id": r.entity_id, "op": r.op, "at": r.at, "data": data.get((r.entity, r.entity_id))} for r in rows]
