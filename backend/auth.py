@@ -21,7 +21,7 @@ from sqlmodel import col
 
 from backend.accounts.models import Agency, User
 from backend.audit import Actor
-from backend.errors import Forbidden, TooManyRequests
+from backend.errors import ErrorCode, Forbidden, TooManyRequests
 from backend.settings import Settings
 
 _hasher = PasswordHasher()
@@ -99,7 +99,7 @@ def requires_role(*roles: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], 
         if connection.user.role not in allowed:
             raise Forbidden(
                 f"this action needs the role {' or '.join(sorted(allowed))}; you are {connection.user.role}",
-                code="role_forbidden",
+                code=ErrorCode.ROLE_FORBIDDEN,
             )
 
     guard.__name__ = f"requires_role_{'_'.join(sorted(allowed))}"
@@ -125,7 +125,7 @@ class LoginThrottle:
         entries = self._recent((username.lower(), client))
         if len(entries) >= self.max_failures:
             retry = int(entries[0] + self.window - time.monotonic()) + 1
-            raise TooManyRequests(f"too many failed logins for {username}; try again in {retry} s", code="login_throttled")
+            raise TooManyRequests(f"too many failed logins for {username}; try again in {retry} s", code=ErrorCode.LOGIN_THROTTLED)
 
     def failed(self, username: str, client: str) -> None:
         self._recent((username.lower(), client)).append(time.monotonic())

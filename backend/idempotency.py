@@ -11,7 +11,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.errors import Conflict
+from backend.errors import Conflict, ErrorCode
 
 
 def fingerprint(content: dict[str, Any]) -> str:
@@ -44,6 +44,6 @@ def ensure_same(stored: str | None, incoming: str, entity: str, entity_id: Any) 
     if stored != incoming:
         raise Conflict(
             f"{entity} {entity_id} exists with different content; a retry must repeat the original request",
-            code="duplicate_conflict",
+            code=ErrorCode.DUPLICATE_CONFLICT,
             field="id",
         )

@@ -19,7 +19,7 @@ from backend.accounts.models import Agency, Enterprise, User
 from backend.audit import Actor
 from backend.checklists.models import Checklist
 from backend.enforcement.models import Case
-from backend.errors import NotFound, ValidationFailed
+from backend.errors import ErrorCode, NotFound, ValidationFailed
 from backend.evidence.models import Evidence
 from backend.hazards.models import Hazard
 from backend.inspections.models import Inspection
@@ -95,15 +95,16 @@ READABLE: dict[type, Callable[[Actor], Select[Any]]] = {
     Evidence: _of_enterprise(Evidence),
     Checklist: _published_checklists,
 }
-NAMES: dict[type, str] = {
-    Enterprise: "enterprise",
-    Agency: "agency",
-    User: "user",
-    Case: "case",
-    Inspection: "inspection",
-    Hazard: "hazard",
-    Evidence: "evidence",
-    Checklist: "checklist",
+# what an id of each aggregate is called, and the code an absent (or out-of-scope) one answers with
+NOT_FOUND: dict[type, tuple[str, ErrorCode]] = {
+    Enterprise: ("enterprise", ErrorCode.ENTERPRISE_NOT_FOUND),
+    Agency: ("agency", ErrorCode.AGENCY_NOT_FOUND),
+    User: ("user", ErrorCode.USER_NOT_FOUND),
+    Case: ("case", ErrorCode.CASE_NOT_FOUND),
+    Inspection: ("inspection", ErrorCode.INSPECTION_NOT_FOUND),
+    Hazard: ("hazard", ErrorCode.HAZARD_NOT_FOUND),
+    Evidence: ("evidence", ErrorCode.EVIDENCE_NOT_FOUND),
+    Checklist: ("checklist", ErrorCode.CHECKLIST_NOT_FOUND),
 }
 
 
@@ -118,11 +119,11 @@ def lockable(actor: Actor, model: type) -> Select[Any]:
 
 
 def missing(model: type, ids: Sequence[Any], field: str | None) -> NotFound | ValidationFailed:
-    name = NAMES[model]
+    name, code = NOT_FOUND[model]
     shown = ", ".join(str(i) for i in ids)
     if field:
-        return ValidationFailed(f"{name} not found: {shown}", code=f"{name}_not_found", field=field)
-    return NotFound(f"{name} {shown} not found", code=f"{name}_not_found")
+        return ValidationFailed(f"{name} not found: {shown}", code=code, field=field)
+    return NotFound(f"{name} {shown} not found", code=code)
 
 
 async def one(
@@ -185,12 +186,12 @@ async def supervising_officers(
     strangers = sorted(str(u) for u in set(user_ids) - {u.id for u in officers})
     if strangers:
         raise ValidationFailed(
-            f"not inspectors of an agency supervising this enterprise: {strangers}", code="inspector_not_eligible", field=field
+            f"not inspectors of an agency supervising this enterprise: {strangers}", code=ErrorCode.INSPECTOR_NOT_ELIGIBLE, field=field
         )
     if sum(1 for u in officers if u.certificate_no) < certified_at_least:
         raise ValidationFailed(
             f"at least {certified_at_least} officers holding enforcement certificates are needed (行政处罚法 第四十二条)",
-            code="two_officers_required",
+            code=ErrorCode.TWO_OFFICERS_REQUIRED,
             field=field,
         )
     return officers

@@ -30,7 +30,7 @@ from backend.accounts.models import Agency, Enterprise
 from backend.audit import AuditLog
 from backend.clock import now
 from backend.db import SQLITE_WRITE
-from backend.errors import Conflict, handle_app_error
+from backend.errors import Conflict, ErrorCode, handle_app_error
 from backend.sync.models import ChangeLog
 from backend.workflow import ALLOWED_MOVES_KEY
 
@@ -162,7 +162,7 @@ async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncGenerator[
 
 
 def concurrent_change() -> Conflict:
-    return Conflict("the resource changed at the same moment; read it again and resend", code="concurrent_change")
+    return Conflict("the resource changed at the same moment; read it again and resend", code=ErrorCode.CONCURRENT_CHANGE)
 
 
 def _lost_race(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

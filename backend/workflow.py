@@ -27,7 +27,7 @@ from backend import audit
 from backend.audit import Actor
 from backend.clock import jsonable
 from backend.db import created_at_field, uuid_pk
-from backend.errors import Conflict, Forbidden
+from backend.errors import Conflict, ErrorCode, Forbidden
 from backend.idempotency import ensure_same, fingerprint
 from backend.wire import Output
 
@@ -96,12 +96,12 @@ class Workflow:
         if move is None:
             raise Conflict(
                 f"a {self.entity} in status {current} cannot be {action.replace('_', ' ')}",
-                code="invalid_transition",
+                code=ErrorCode.INVALID_TRANSITION,
                 from_status=current,
                 action=action,
             )
         if role not in move.roles:
-            raise Forbidden(f"the role {role} may not take the step {action} on a {self.entity}", code="role_forbidden")
+            raise Forbidden(f"the role {role} may not take the step {action} on a {self.entity}", code=ErrorCode.ROLE_FORBIDDEN)
         return move.to
 
     def transition(

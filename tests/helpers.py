@@ -162,3 +162,9 @@ def assert_problem(response: Any, status: int, code: str | None = None, field: s
     if field is not None:
         assert body.get("field") == field, body
     return body
+
+
+def ok(response: Any) -> Any:
+    """A set-up step must succeed: otherwise the test goes on to assert things about a state it never reached."""
+    assert response.status_code < 300, response.text
+    return response

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from backend.accounts.credit_code import credit_code_error, make_credit_code
 from backend.audit import AuditLog
-from tests.helpers import World, assert_problem, credit_code
+from tests.helpers import World, assert_problem, credit_code, ok
 
 ENTERPRISE = "/api/v1/enterprises"
 
@@ -198,7 +198,7 @@ async def test_every_change_is_audited_with_request_id(world: World) -> None:
 
 
 async def test_rejected_change_leaves_no_audit_row(world: World) -> None:
-    await world.post("admin", ENTERPRISE, enterprise_body(world))
+    ok(await world.post("admin", ENTERPRISE, enterprise_body(world)))
     duplicate = await world.post("admin", ENTERPRISE, enterprise_body(world, name="重复"))
     assert duplicate.status_code == 409
     async with world.app.state.sessionmaker() as session:

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from sqlalchemy import text, update
 
 from backend.enforcement.models import Case, CaseRecord
-from tests.helpers import World, assert_problem, start_inspection, upload
+from tests.helpers import World, assert_problem, ok, start_inspection, upload
 from tests.media import jpeg
 from tests.test_inspections import ATTENDEES, all_compliant, items_of
 
@@ -23,11 +23,13 @@ async def submitted_inspection(world: World) -> dict[str, Any]:
     checklist_id = inspection["checklist_ids"][0]
     items = await items_of(world, checklist_id)
     photo = (await upload(world, "inspector_a1", jpeg(color=(10, 20, 30)), inspection_id=inspection["id"])).json()
-    await world.post("inspector_a1", f"/api/v1/inspections/{inspection['id']}/notice", {"note": "出示证件，告知检查事项"})
-    await world.put(
-        "inspector_a1",
-        f"/api/v1/inspections/{inspection['id']}/results",
-        {"results": all_compliant(checklist_id, items, {items[2]["code"]: [photo["id"]]})},
+    ok(await world.post("inspector_a1", f"/api/v1/inspections/{inspection['id']}/notice", {"note": "出示证件，告知检查事项"}))
+    ok(
+        await world.put(
+            "inspector_a1",
+            f"/api/v1/inspections/{inspection['id']}/results",
+            {"results": all_compliant(checklist_id, items, {items[2]["code"]: [photo["id"]]})},
+        )
     )
     submitted = await world.post(
         "inspector_a1", f"/api/v1/inspections/{inspection['id']}/submit", {"attendees": ATTENDEES, "feedback": "当场反馈"}
@@ -132,7 +134,7 @@ async def test_a_case_end_to_end(world: World, bucket) -> None:
     returned = await world.post("legal_city", f"/api/v1/cases/{cid}/legal-review", {"decision": "return", "opinion": "事实认定需补充证据"})
     assert returned.status_code == 200 and returned.json()["outcome"] == "return"
     assert_problem(await world.post("inspector_a1", f"/api/v1/cases/{cid}/decide"), 409, "legal_review_required")
-    await world.post("inspector_a1", f"/api/v1/cases/{cid}/decision", MAJOR_FINE)
+    ok(await world.post("inspector_a1", f"/api/v1/cases/{cid}/decision", MAJOR_FINE))
     approved = await world.post("legal_city", f"/api/v1/cases/{cid}/legal-review", {"decision": "approve", "opinion": "同意"})
     assert approved.status_code == 200
     decided = await world.post("inspector_a1", f"/api/v1/cases/{cid}/decide")

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from backend.evidence.models import Evidence
 from backend.hazards.models import Hazard
 from backend.inspections.models import Inspection, InspectionResult
-from tests.helpers import World, assert_problem, routine_checklist, start_inspection, upload
+from tests.helpers import World, assert_problem, ok, routine_checklist, start_inspection, upload
 from tests.media import jpeg
 
 ATTENDEES = [
@@ -119,7 +119,7 @@ async def test_results_are_upserted_by_item_and_unknown_items_refused(world: Wor
     first = await world.put("inspector_a1", url, batch)
     assert first.status_code == 200 and len(first.json()["results"]) == 1
     assert first.json()["started_at"] is not None
-    await world.put("inspector_a1", url, batch)
+    ok(await world.put("inspector_a1", url, batch))
     changed = {"results": [{**batch["results"][0], "outcome": "not_applicable", "note": "停产设备"}]}
     second = await world.put("inspector_a2", url, changed)
     assert [r["outcome"] for r in second.json()["results"]] == ["not_applicable"]
@@ -152,7 +152,11 @@ async def test_submit_validates_completeness_attendees_notice_and_photos(world: 
     incomplete = await world.post("inspector_a1", submit, {"attendees": ATTENDEES})
     assert_problem(incomplete, 422, "results_incomplete")
     finding = items[3]["code"]
-    await world.put("inspector_a1", f"/api/v1/inspections/{iid}/results", {"results": all_compliant(checklist_id, items, {finding: []})})
+    ok(
+        await world.put(
+            "inspector_a1", f"/api/v1/inspections/{iid}/results", {"results": all_compliant(checklist_id, items, {finding: []})}
+        )
+    )
     assert_problem(await world.post("inspector_a1", submit, {"attendees": ATTENDEES}), 422, "notice_required")
     notice = await world.post("inspector_a1", f"/api/v1/inspections/{iid}/notice", {"note": "出示执法证件，告知检查事项和权利义务"})
     assert notice.status_code == 200 and notice.json()["notice_given_at"]
@@ -160,10 +164,12 @@ async def test_submit_validates_completeness_attendees_notice_and_photos(world: 
     assert_problem(await world.post("inspector_a1", submit, {"attendees": ATTENDEES}), 422, "evidence_required")
 
     photo = (await upload(world, "inspector_a1", jpeg(), inspection_id=iid)).json()
-    await world.put(
-        "inspector_a1",
-        f"/api/v1/inspections/{iid}/results",
-        {"results": [{"checklist_id": checklist_id, "item_code": finding, "outcome": "hazard", "evidence_ids": [photo["id"]]}]},
+    ok(
+        await world.put(
+            "inspector_a1",
+            f"/api/v1/inspections/{iid}/results",
+            {"results": [{"checklist_id": checklist_id, "item_code": finding, "outcome": "hazard", "evidence_ids": [photo["id"]]}]},
+        )
     )
     done = await world.post("inspector_a1", submit, {"attendees": ATTENDEES, "feedback": "已当场反馈隐患及整改要求"})
     assert done.status_code == 200, done.text
@@ -202,11 +208,11 @@ async def test_experts_must_attend_an_expert_inspection(world: World) -> None:
     inspection = await start_inspection(world, with_experts=True)
     checklist_id = inspection["checklist_ids"][0]
     items = await items_of(world, checklist_id)
-    await world.put("inspector_a1", f"/api/v1/inspections/{inspection['id']}/results", {"results": all_compliant(checklist_id, items)})
+    ok(await world.put("inspector_a1", f"/api/v1/inspections/{inspection['id']}/results", {"results": all_compliant(checklist_id, items)}))
     submit = f"/api/v1/inspections/{inspection['id']}/submit"
     assert_problem(await world.post("inspector_a1", submit, {"attendees": ATTENDEES}), 422, "attendees_incomplete")
-    ok = await world.post("inspector_a1", submit, {"attendees": [*ATTENDEES, {"role": "expert", "name": "陈专家"}]})
-    assert ok.status_code == 200 and ok.json()["hazard_ids"] == []
+    accepted = await world.post("inspector_a1", submit, {"attendees": [*ATTENDEES, {"role": "expert", "name": "陈专家"}]})
+    assert accepted.status_code == 200 and accepted.json()["hazard_ids"] == []
 
 
 async def test_enterprise_sees_only_its_own_inspections(world: World) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from backend.enforcement.models import CaseEvent, CaseRecord, Decision, LegalReview
 from backend.hazards.models import HazardEvent
-from tests.helpers import World, assert_problem
+from tests.helpers import World, assert_problem, ok
 from tests.test_enforcement import MAJOR_FINE, open_case, record
 from tests.test_hazards import FUTURE, LATER, PLAN, act, proof, report
 
@@ -48,7 +48,7 @@ async def test_every_hazard_step_replayed_answers_as_the_first_time(world: World
 
 async def test_a_client_id_makes_a_step_replayable_and_other_content_under_it_a_conflict(world: World) -> None:
     hid = (await report(world, level="major"))["id"]
-    await act(world, "inspector_a1", hid, "order", {"deadline": FUTURE, "measures": "立即整改"})
+    ok(await act(world, "inspector_a1", hid, "order", {"deadline": FUTURE, "measures": "立即整改"}))
     step_id = str(uuid.uuid4())
     plan = {**PLAN, "id": step_id}
     first = await act(world, "enterprise_a", hid, "governance-plan", plan)
@@ -61,7 +61,7 @@ async def test_a_client_id_makes_a_step_replayable_and_other_content_under_it_a_
     other = await act(world, "enterprise_a", hid, "governance-plan", {**plan, "funds": 1})
     assert_problem(other, 409, "duplicate_conflict", field="id")
     elsewhere = (await report(world, level="major"))["id"]
-    await act(world, "inspector_a1", elsewhere, "order", {"deadline": FUTURE, "measures": "立即整改"})
+    ok(await act(world, "inspector_a1", elsewhere, "order", {"deadline": FUTURE, "measures": "立即整改"}))
     assert_problem(await act(world, "enterprise_a", elsewhere, "governance-plan", plan), 409, "duplicate_conflict", field="id")
     assert await timeline_count(world, HazardEvent, HazardEvent.hazard_id, hid, "plan_submitted") == 2
 
@@ -100,7 +100,7 @@ async def test_a_new_step_with_new_content_is_not_taken_for_a_replay(world: Worl
     cid = (await open_case(world))["id"]
     base = f"/api/v1/cases/{cid}"
     minor = {"measures": [{"type": "order_rectification", "basis_id": "AQSCF-97-5"}], "facts": "事实", "reasoning": "理由"}
-    await world.post("inspector_a1", f"{base}/decision", minor)
+    ok(await world.post("inspector_a1", f"{base}/decision", minor))
     second = await world.post("inspector_a1", f"{base}/decision", {**minor, "reasoning": "补充理由"})
     assert second.status_code == 200
     assert await timeline_count(world, CaseEvent, CaseEvent.case_id, cid, "decision_drafted") == 2

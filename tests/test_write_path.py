@@ -16,7 +16,7 @@ from backend.hazards.models import Hazard
 from backend.migrations import upgrade
 from backend.settings import Settings
 from tests.conftest import serving
-from tests.helpers import World, assert_problem, start_inspection, upload
+from tests.helpers import World, assert_problem, ok, start_inspection, upload
 from tests.media import jpeg
 from tests.test_enforcement import MAJOR_FINE, open_case
 from tests.test_hazards import report
@@ -62,7 +62,7 @@ async def test_a_status_set_outside_the_workflow_or_a_change_without_audit_is_re
 async def test_case_lists_serve_each_role_its_queue(world: World) -> None:
     plain = await open_case(world)
     major = await open_case(world)
-    await world.post("inspector_a1", f"/api/v1/cases/{major['id']}/decision", MAJOR_FINE)
+    ok(await world.post("inspector_a1", f"/api/v1/cases/{major['id']}/decision", MAJOR_FINE))
 
     queue = (await world.get("legal_city", "/api/v1/cases", params={"awaiting_my_review": "true"})).json()
     assert [c["id"] for c in queue["items"]] == [major["id"]] and queue["next_cursor"] is None

@@ -14,7 +14,7 @@ from backend.accounts.schemas import AgencyIn, AgencyOut, EnterpriseIn, Enterpri
 from backend.accounts.service import AccountService, agency_out, enterprise_out, user_out
 from backend.audit import Actor
 from backend.auth import issue_token, requires_role
-from backend.errors import Unauthorized
+from backend.errors import ErrorCode, Unauthorized
 from backend.pagination import DEFAULT_LIMIT, Page
 from backend.vocabulary import Role, Topic
 
@@ -39,7 +39,7 @@ class AuthController(Controller):
         user = await AccountService.authenticate(db_session, data.username, data.password)
         if user is None:
             state.login_throttle.failed(data.username, client)
-            raise Unauthorized("wrong username or password", code="invalid_credentials")
+            raise Unauthorized("wrong username or password", code=ErrorCode.INVALID_CREDENTIALS)
         state.login_throttle.succeeded(data.username, client)
         return LoginOut(
             access_token=issue_token(state.jwt_auth, user),

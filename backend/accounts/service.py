@@ -25,7 +25,7 @@ from backend.accounts.schemas import (
 from backend.audit import Actor
 from backend.auth import hash_password, verify_password
 from backend.db import rel
-from backend.errors import Conflict, ValidationFailed
+from backend.errors import Conflict, ErrorCode, ValidationFailed
 from backend.pagination import Page, keyset, page_of
 from backend.vocabulary import AGENCY_STAFF, Role, Topic
 
@@ -190,4 +190,4 @@ class AccountService:
     async def _ensure_free(self, taken: Any, field: str, message: str) -> None:
         """A unique value already in use is 409 naming the field; one taken by a racing request is caught at flush."""
         if (await self.session.execute(select(literal(1)).where(taken).limit(1))).first() is not None:
-            raise Conflict(message, code="duplicate_conflict", field=field)
+            raise Conflict(message, code=ErrorCode.DUPLICATE_CONFLICT, field=field)

@@ -22,7 +22,7 @@ from backend.checklists.models import Checklist, ChecklistItem
 from backend.checklists.schemas import ChecklistFile, ChecklistItemOut, ChecklistOut, ChecklistSummary, CombinationRule, DocumentRef
 from backend.clock import local_today
 from backend.db import rel
-from backend.errors import NotFound
+from backend.errors import ErrorCode, NotFound
 from backend.sync.service import record_change, register_serializer
 
 logger = logging.getLogger("backend.checklists")
@@ -233,7 +233,7 @@ class ChecklistService:
         query = select(Checklist).options(selectinload(rel(Checklist.items))).where(col(Checklist.id) == checklist_id_)
         checklist = (await self.session.execute(query)).scalar_one_or_none()
         if checklist is None:
-            raise NotFound(f"checklist {checklist_id_} not found", code="checklist_not_found")
+            raise NotFound(f"checklist {checklist_id_} not found", code=ErrorCode.CHECKLIST_NOT_FOUND)
         versions = (await self.versions())[checklist.code]
         summary = summary_of(checklist, versions, on)
         return ChecklistOut(

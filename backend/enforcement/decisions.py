@@ -16,7 +16,7 @@ from backend.enforcement.issuing import DocumentIssuer
 from backend.enforcement.models import Case, Decision, LegalReview
 from backend.enforcement.schemas import DecisionIn, ExtensionIn, LegalReviewIn
 from backend.enforcement.service import CASE_WORKFLOW, CaseAccess
-from backend.errors import Conflict, Forbidden, ValidationFailed
+from backend.errors import Conflict, ErrorCode, Forbidden, ValidationFailed
 from backend.hazards.service import deadline_instant
 from backend.vocabulary import CaseStatus, MeasureType
 
@@ -72,11 +72,15 @@ class DecisionService(CaseAccess):
         for index, measure in enumerate(data.measures):
             basis = table.get(measure.basis_id)
             if basis is None:
-                raise ValidationFailed(f"no discretion entry {measure.basis_id}", code="unknown_basis", field=f"measures[{index}].basis_id")
+                raise ValidationFailed(
+                    f"no discretion entry {measure.basis_id}",
+                    code=ErrorCode.UNKNOWN_BASIS,
+                    field=f"measures[{index}].basis_id",
+                )
             if measure.type not in basis.measures:
                 raise ValidationFailed(
                     f"{basis.article}{basis.item or ''} allows {', '.join(basis.measures)}, not {measure.type}",
-                    code="measure_not_allowed",
+                    code=ErrorCode.MEASURE_NOT_ALLOWED,
                     field=f"measures[{index}].type",
                 )
             if measure.type in (MeasureType.fine, MeasureType.confiscate) and measure.amount is None:
@@ -86,7 +90,7 @@ class DecisionService(CaseAccess):
                     raise ValidationFailed(
                         f"{measure.amount} yuan lies outside {basis.article}{basis.item or ''}'s range "
                         f"{basis.min_amount or 0}–{basis.max_amount} yuan",
-                        code="outside_discretion",
+                        code=ErrorCode.OUTSIDE_DISCRETION,
                         field=f"measures[{index}].amount",
                     )
                 if measure.amount >= self.settings.major_fine_threshold:
@@ -104,7 +108,7 @@ class DecisionService(CaseAccess):
             assert review is not None
             return review
         if self.actor.user_id in await self._handler_ids(case_id):
-            raise Forbidden("a handler never reviews their own case", code="handler_cannot_review")
+            raise Forbidden("a handler never reviews their own case", code=ErrorCode.HANDLER_CANNOT_REVIEW)
         action = "approved" if data.decision == "approve" else "returned"
         CASE_WORKFLOW.check(case.status, action, self.actor.role)
         decision = await self._latest_decision(case_id)
@@ -129,17 +133,17 @@ class DecisionService(CaseAccess):
             return case
         decision = await self._latest_decision(case_id)
         if decision is None:
-            raise Conflict("draft the decision first", code="decision_required")
+            raise Conflict("draft the decision first", code=ErrorCode.DECISION_REQUIRED)
         if decision.major and case.status != CaseStatus.approved:
             raise Conflict(
                 "a major decision (重大执法决定) needs the legal review's approval first (行政处罚法 第五十八条)",
-                code="legal_review_required",
+                code=ErrorCode.LEGAL_REVIEW_REQUIRED,
             )
         CASE_WORKFLOW.check(case.status, "decided", self.actor.role)
         if now() > case.decide_by:
             raise Conflict(
                 f"the time limit for a decision ended on {chinese_date(case.decide_by)} (行政处罚法 第六十条); record an extension first",
-                code="decision_deadline_passed",
+                code=ErrorCode.DECISION_DEADLINE_PASSED,
             )
         case.decided_at = now()
         await DocumentIssuer(self.session, self.actor, self.store, self.settings).issue(case, "penalty_decision")

@@ -21,7 +21,7 @@ from backend.enforcement.documents import TITLES, DocumentContent, chinese_date,
 from backend.enforcement.models import Case, CaseHandler, DocumentCounter, IssuedDocument
 from backend.enforcement.records import RecordService
 from backend.enforcement.service import CaseAccess
-from backend.errors import Conflict
+from backend.errors import Conflict, ErrorCode
 from backend.hazards.models import Hazard
 from backend.idempotency import fingerprint
 from backend.inspections.models import Inspection, InspectionInspector, InspectionResult
@@ -35,9 +35,9 @@ class DocumentIssuer(CaseAccess):
         issued = await self._issued(case_id, doc_type)
         if issued is None:
             if doc_type == "penalty_decision":
-                raise Conflict("the penalty decision is issued when the case is decided", code="not_decided")
+                raise Conflict("the penalty decision is issued when the case is decided", code=ErrorCode.NOT_DECIDED)
             if self.actor.role != Role.inspector or self.actor.user_id not in await self._handler_ids(case_id):
-                raise Conflict(f"{TITLES[doc_type]} has not been issued yet; a handler issues it", code="document_not_issued")
+                raise Conflict(f"{TITLES[doc_type]} has not been issued yet; a handler issues it", code=ErrorCode.DOCUMENT_NOT_ISSUED)
             issued = await self.issue(await self._as_handler(case_id), doc_type)
             await flush(self.session)
         return issued, await self.store.get_bytes(issued.object_key)
@@ -110,7 +110,7 @@ class DocumentIssuer(CaseAccess):
         if doc_type == "penalty_decision":
             decision = await self._latest_decision(case.id)
             if decision is None:
-                raise Conflict("draft the decision first", code="decision_required")
+                raise Conflict("draft the decision first", code=ErrorCode.DECISION_REQUIRED)
             content.sections = [
                 ("违法事实：", [decision.facts]),
                 ("处罚理由及依据：", [decision.reasoning]),
@@ -149,7 +149,7 @@ class DocumentIssuer(CaseAccess):
             ).scalars()
         )
         if not hazards:
-            raise Conflict("the inspection found no hazard to order rectified", code="document_unavailable")
+            raise Conflict("the inspection found no hazard to order rectified", code=ErrorCode.DOCUMENT_UNAVAILABLE)
         content.sections = [
             (
                 "经查，你单位存在下列事故隐患：",
@@ -166,7 +166,7 @@ class DocumentIssuer(CaseAccess):
     async def _inspection_of(self, case: Case) -> Inspection:
         inspection = await self.session.get(Inspection, case.inspection_id) if case.inspection_id else None
         if inspection is None or inspection.status != InspectionStatus.submitted:
-            raise Conflict("this document is made from the case's submitted inspection", code="document_unavailable")
+            raise Conflict("this document is made from the case's submitted inspection", code=ErrorCode.DOCUMENT_UNAVAILABLE)
         return inspection
 
     @staticmethod

@@ -18,7 +18,7 @@ from backend.clock import now
 from backend.enforcement.discretion import discretion_table
 from backend.enforcement.models import GENESIS_HASH, Case, CaseEvent, CaseHandler, Decision, IssuedDocument, LegalReview
 from backend.enforcement.schemas import CaseIn, CaseOut, CaseSummary, DecisionOut, DocumentOut, LegalReviewOut, MeasureOut
-from backend.errors import Forbidden, ValidationFailed
+from backend.errors import ErrorCode, Forbidden, ValidationFailed
 from backend.idempotency import find_retry, fingerprint
 from backend.inspections.models import Inspection
 from backend.pagination import Page, keyset, page_of
@@ -105,7 +105,7 @@ class CaseAccess:
     async def _as_handler(self, case_id: uuid.UUID) -> Case:
         case = await self._case(case_id, lock=True)
         if self.actor.user_id not in await self._handler_ids(case_id):
-            raise Forbidden("only the case's handlers act on it", code="not_a_handler")
+            raise Forbidden("only the case's handlers act on it", code=ErrorCode.NOT_A_HANDLER)
         return case
 
     async def _step(self, case: Case, operation: str, body: ActionIn | None) -> tuple[ActionRequest, TimelineEntry | None]:
@@ -153,7 +153,7 @@ class CaseService(CaseAccess):
         uncertified = [str(u.id) for u in handlers if not u.certificate_no]
         if uncertified:
             raise ValidationFailed(
-                f"every handler holds an enforcement certificate: {uncertified}", code="inspector_not_eligible", field="handler_ids"
+                f"every handler holds an enforcement certificate: {uncertified}", code=ErrorCode.INSPECTOR_NOT_ELIGIBLE, field="handler_ids"
             )
         at = now()
         case = Case(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import Actor
 from backend.auth import requires_role
-from backend.errors import InvalidInput, ValidationFailed
+from backend.errors import ErrorCode, InvalidInput, ValidationFailed
 from backend.evidence.schemas import EvidenceDetail, EvidenceFields, EvidenceOut, UploadIn, UploadOut
 from backend.evidence.service import UPLOAD_LINK_TTL, EvidenceService, evidence_out, size_limit
 from backend.evidence.upload import receive_multipart
@@ -71,7 +71,7 @@ class EvidenceController(Controller):
         )
         try:
             if received is None:
-                raise ValidationFailed("the file part is missing", code="file_required", field="file")
+                raise ValidationFailed("the file part is missing", code=ErrorCode.FILE_REQUIRED, field="file")
             try:
                 form = EvidenceFields.model_validate({k: v for k, v in fields.items() if v != ""})
             except ValidationError as exc:

@@ -15,7 +15,7 @@ from typing import IO
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from backend.clock import agency_zone
-from backend.errors import ValidationFailed
+from backend.errors import ErrorCode, ValidationFailed
 
 MAX_PIXELS = 80_000_000  # about 80 megapixels: any phone photo fits, a decompression bomb does not
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -114,12 +114,16 @@ def inspect_photo(source: IO[bytes]) -> PhotoFacts:
         try:
             with Image.open(source) as image:
                 if image.format not in PHOTO_FORMATS:
-                    raise ValidationFailed(f"{image.format} images are not accepted as photos", code="unsupported_media_type", field="file")
+                    raise ValidationFailed(
+                        f"{image.format} images are not accepted as photos",
+                        code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                        field="file",
+                    )
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise ValidationFailed(
                         f"image of {width}x{height} pixels exceeds the limit of {MAX_PIXELS} pixels",
-                        code="image_too_large",
+                        code=ErrorCode.IMAGE_TOO_LARGE,
                         field="file",
                     )
                 exif = image.getexif()
@@ -139,9 +143,9 @@ def inspect_photo(source: IO[bytes]) -> PhotoFacts:
         except ValidationFailed:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ValidationFailed(str(exc), code="image_too_large", field="file") from exc
+            raise ValidationFailed(str(exc), code=ErrorCode.IMAGE_TOO_LARGE, field="file") from exc
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise ValidationFailed(f"the photo cannot be decoded: {exc}", code="corrupt_file", field="file") from exc
+            raise ValidationFailed(f"the photo cannot be decoded: {exc}", code=ErrorCode.CORRUPT_FILE, field="file") from exc
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return PhotoFacts(content_type, width, height, captured_at, lat, lng, buffer.getvalue())

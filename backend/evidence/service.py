@@ -22,7 +22,7 @@ from backend import audit, scope
 from backend.audit import Actor
 from backend.clock import now
 from backend.enforcement.models import Case
-from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from backend.errors import Conflict, ErrorCode, Forbidden, NotFound, ValidationFailed
 from backend.evidence.media import PhotoFacts, inspect_photo, read_head, sniff
 from backend.evidence.models import Evidence
 from backend.evidence.schemas import EvidenceDetail, EvidenceFields, EvidenceOut, Owner, UploadIn
@@ -75,17 +75,17 @@ class EvidenceService:
         """The enterprise whose evidence this is, after checking the caller may add evidence to that owner."""
         if owner.inspection_id is not None:
             if self.actor.role not in (Role.inspector, Role.admin):
-                raise Forbidden("only inspectors add evidence to an inspection", code="role_forbidden")
+                raise Forbidden("only inspectors add evidence to an inspection", code=ErrorCode.ROLE_FORBIDDEN)
             inspection = await scope.one(self.session, self.actor, Inspection, owner.inspection_id, field="inspection_id")
             if inspection.status != InspectionStatus.in_progress:
-                raise Conflict("the inspection is submitted and takes no new evidence", code="inspection_submitted")
+                raise Conflict("the inspection is submitted and takes no new evidence", code=ErrorCode.INSPECTION_SUBMITTED)
             return inspection.enterprise_id
         if owner.hazard_id is not None:
             if self.actor.role not in (Role.inspector, Role.enterprise, Role.admin):
-                raise Forbidden("only inspectors and the enterprise add evidence to a hazard", code="role_forbidden")
+                raise Forbidden("only inspectors and the enterprise add evidence to a hazard", code=ErrorCode.ROLE_FORBIDDEN)
             return (await scope.one(self.session, self.actor, Hazard, owner.hazard_id, field="hazard_id")).enterprise_id
         if self.actor.role not in (Role.inspector, Role.admin):
-            raise Forbidden("only the case's handlers add evidence to a case", code="role_forbidden")
+            raise Forbidden("only the case's handlers add evidence to a case", code=ErrorCode.ROLE_FORBIDDEN)
         assert owner.case_id is not None
         return (await scope.one(self.session, self.actor, Case, owner.case_id, field="case_id")).enterprise_id
 
@@ -105,14 +105,14 @@ class EvidenceService:
 
     async def _check_content(self, kind: str, received: ReceivedFile) -> tuple[str, PhotoFacts | None]:
         if received.size == 0:
-            raise ValidationFailed("the file is empty", code="empty_file", field="file")
+            raise ValidationFailed("the file is empty", code=ErrorCode.EMPTY_FILE, field="file")
         limit = size_limit(self.settings, kind)
         if received.size > limit:
             raise PayloadTooLarge(f"a {kind} may be at most {limit} bytes", field="file")
         sniffed = sniff(read_head(received.rewound()))
         if sniffed is None or sniffed[0] != kind:
             found = f"looks like {sniffed[1]}" if sniffed else "is of no accepted type"
-            raise ValidationFailed(f"the file was sent as {kind} but {found}", code="content_mismatch", field="kind")
+            raise ValidationFailed(f"the file was sent as {kind} but {found}", code=ErrorCode.CONTENT_MISMATCH, field="kind")
         content_type = sniffed[1]
         if kind != "photo" or content_type == "image/heic":
             return content_type, None
@@ -219,7 +219,7 @@ class EvidenceService:
             return evidence
         upload_key = evidence.object_key
         if await self.store.stat(upload_key) is None:
-            raise ValidationFailed("nothing has been uploaded to the upload link yet", code="upload_missing", field="id")
+            raise ValidationFailed("nothing has been uploaded to the upload link yet", code=ErrorCode.UPLOAD_MISSING, field="id")
         received = await self._download(upload_key)
         try:
             if received.size != evidence.size or received.sha256 != evidence.declared_sha256:
@@ -227,7 +227,7 @@ class EvidenceService:
                 raise ValidationFailed(
                     f"uploaded {received.size} bytes with sha256 {received.sha256}, "
                     f"declared {evidence.size} bytes with sha256 {evidence.declared_sha256}",
-                    code="upload_mismatch",
+                    code=ErrorCode.UPLOAD_MISMATCH,
                     field="sha256",
                 )
             try:
@@ -281,5 +281,5 @@ class EvidenceService:
     async def content(self, evidence_id: uuid.UUID) -> tuple[Evidence, AsyncIterator[bytes]]:
         evidence = await self.get(evidence_id)
         if evidence.status != EvidenceStatus.stored:
-            raise NotFound("the upload of this evidence has not been completed", code="evidence_pending")
+            raise NotFound("the upload of this evidence has not been completed", code=ErrorCode.EVIDENCE_PENDING)
         return evidence, self.store.stream(evidence.object_key)

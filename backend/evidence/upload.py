@@ -11,7 +11,7 @@ from typing import IO
 
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser, parse_options_header
 
-from backend.errors import AppError, ValidationFailed
+from backend.errors import AppError, ErrorCode, ValidationFailed
 
 MAX_FIELD_BYTES = 4096
 
@@ -58,7 +58,7 @@ async def receive_multipart(  # noqa: PLR0912 - one push-parser loop, its states
     """Parse `multipart/form-data` from `stream`. `limit_for(fields so far)` caps the file's size as it arrives."""
     media_type, options = parse_options_header(content_type)
     if media_type != "multipart/form-data" or not options.get("boundary"):
-        raise ValidationFailed("send the file as multipart/form-data", code="unsupported_media_type", field="file")
+        raise ValidationFailed("send the file as multipart/form-data", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE, field="file")
     fields: dict[str, str] = {}
     received: ReceivedFile | None = None
     segment: MultipartSegment | None = None
@@ -98,7 +98,7 @@ async def receive_multipart(  # noqa: PLR0912 - one push-parser loop, its states
     except (ParserError, ParserLimitReached, UnicodeDecodeError) as exc:
         if received:
             received.discard()
-        raise ValidationFailed(f"malformed multipart body: {exc}", code="malformed_upload") from exc
+        raise ValidationFailed(f"malformed multipart body: {exc}", code=ErrorCode.MALFORMED_UPLOAD) from exc
     except BaseException:
         if received:
             received.discard()

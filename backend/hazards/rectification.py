@@ -17,7 +17,7 @@ from sqlmodel import col
 from backend import scope
 from backend.audit import Actor
 from backend.clock import now
-from backend.errors import Conflict, Forbidden, ValidationFailed
+from backend.errors import Conflict, ErrorCode, Forbidden, ValidationFailed
 from backend.evidence.models import Evidence
 from backend.hazards.models import Hazard, HazardEvent
 from backend.hazards.schemas import GovernancePlanIn, LookbackIn, OrderIn, RectificationIn, ReviewIn
@@ -77,7 +77,7 @@ class RectificationService:
             return earlier, False  # type: ignore[return-value]
         HAZARD_WORKFLOW.check(hazard.status, "plan_submitted", self.actor.role)
         if hazard.level != HazardLevel.major:
-            raise Conflict("a governance plan (治理方案) is for major hazards", code="not_major")
+            raise Conflict("a governance plan (治理方案) is for major hazards", code=ErrorCode.NOT_MAJOR)
         plan = {**data.model_dump(exclude={"id"}), "deadline": deadline_instant(data.deadline)}
         return await self._move(hazard, "plan_submitted", request, data.objective, plan), True  # type: ignore[return-value]
 
@@ -87,12 +87,12 @@ class RectificationService:
             return hazard
         HAZARD_WORKFLOW.check(hazard.status, "rectification_submitted", self.actor.role)
         if hazard.level == HazardLevel.major and not await self._has_plan(hazard.id):
-            raise Conflict("a major hazard needs its governance plan (治理方案) before review", code="plan_required")
+            raise Conflict("a major hazard needs its governance plan (治理方案) before review", code=ErrorCode.PLAN_REQUIRED)
         photos = [str(e.id) for e in await self._stored_evidence(hazard, data.evidence_ids, photos_only=True)]
         if len(photos) < len(hazard.evidence_ids):
             raise ValidationFailed(
                 f"the finding had {len(hazard.evidence_ids)} photos: send an after-photo for each",
-                code="evidence_required",
+                code=ErrorCode.EVIDENCE_REQUIRED,
                 field="evidence_ids",
             )
         pairs = [{"before": b, "after": a} for b, a in zip(hazard.evidence_ids, photos, strict=False)]
@@ -108,7 +108,8 @@ class RectificationService:
         HAZARD_WORKFLOW.check(hazard.status, action, self.actor.role)
         if self.actor.role == Role.enterprise and (hazard.source != HazardSource.self_inspection or hazard.level != HazardLevel.general):
             raise Forbidden(
-                "an enterprise accepts only its own self-found general hazards; this one needs the agency", code="agency_review_required"
+                "an enterprise accepts only its own self-found general hazards; this one needs the agency",
+                code=ErrorCode.AGENCY_REVIEW_REQUIRED,
             )
         review: dict[str, Any] = {"decision": data.decision, "opinion": data.opinion}
         if action == "accepted":
@@ -128,9 +129,9 @@ class RectificationService:
         action = f"lookback_{data.outcome}"
         HAZARD_WORKFLOW.check(hazard.status, action, self.actor.role)
         if hazard.lookback_due_at is None:
-            raise Conflict("this hazard was not chosen for a look-back", code="lookback_not_selected")
+            raise Conflict("this hazard was not chosen for a look-back", code=ErrorCode.LOOKBACK_NOT_SELECTED)
         if hazard.lookback_due_at > now():
-            raise Conflict(f"the look-back is due from {hazard.lookback_due_at.isoformat()}", code="lookback_not_due")
+            raise Conflict(f"the look-back is due from {hazard.lookback_due_at.isoformat()}", code=ErrorCode.LOOKBACK_NOT_DUE)
         evidence = [str(e.id) for e in await self._stored_evidence(hazard, data.evidence_ids, photos_only=False)]
         found: dict[str, Any] = {"outcome": data.outcome, "evidence_ids": evidence}
         if data.outcome == "recurred":

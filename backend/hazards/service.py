@@ -18,7 +18,7 @@ from backend.audit import Actor
 from backend.checklists.models import Checklist, ChecklistItem
 from backend.clock import end_of_local_day, now
 from backend.db import rel
-from backend.errors import ValidationFailed
+from backend.errors import ErrorCode, ValidationFailed
 from backend.evidence.models import Evidence
 from backend.hazards import tally
 from backend.hazards.models import Hazard, HazardEvent
@@ -161,7 +161,7 @@ class HazardService:
         text = (await self.session.execute(query)).scalar_one_or_none()
         if text is None:
             raise ValidationFailed(
-                f"checklist {checklist.code}@{checklist.version} has no item {item_code}", code="unknown_item", field="item_code"
+                f"checklist {checklist.code}@{checklist.version} has no item {item_code}", code=ErrorCode.UNKNOWN_ITEM, field="item_code"
             )
         return Topic(checklist.topic), text
 

@@ -17,7 +17,7 @@ from backend.audit import Actor
 from backend.checklists.models import Checklist, ChecklistItem
 from backend.clock import deadline_after, now
 from backend.db import rel
-from backend.errors import Conflict, Forbidden, ValidationFailed
+from backend.errors import Conflict, ErrorCode, Forbidden, ValidationFailed
 from backend.evidence.models import Evidence
 from backend.hazards.models import Hazard
 from backend.hazards.service import open_hazard
@@ -123,7 +123,7 @@ class InspectionService:
         await scope.one(self.session, self.actor, Inspection, inspection_id, lock=True)
         inspection = await self.get(inspection_id)
         if self.actor.user_id not in {i.user_id for i in inspection.inspectors}:
-            raise Forbidden("only the inspection's own team records it", code="not_on_team")
+            raise Forbidden("only the inspection's own team records it", code=ErrorCode.NOT_ON_TEAM)
         return inspection
 
     # --- create -----------------------------------------------------------------------------------------------
@@ -191,10 +191,10 @@ class InspectionService:
         given_at = data.given_at or now()
         if inspection.notice_given_at is not None:
             if (data.given_at is not None and data.given_at != inspection.notice_given_at) or data.note != inspection.notice_note:
-                raise Conflict("the notice (执法告知) is already recorded and cannot change", code="notice_recorded")
+                raise Conflict("the notice (执法告知) is already recorded and cannot change", code=ErrorCode.NOTICE_RECORDED)
             return inspection
         if inspection.status != InspectionStatus.in_progress:
-            raise Conflict("the inspection is submitted", code="inspection_submitted")
+            raise Conflict("the inspection is submitted", code=ErrorCode.INSPECTION_SUBMITTED)
         inspection.notice_given_at, inspection.notice_note = given_at, data.note
         INSPECTION_WORKFLOW.transition(self.session, inspection, "notice_given", self.actor, note=data.note, data={"given_at": given_at})
         return inspection
@@ -219,7 +219,7 @@ class InspectionService:
         if not changed:
             return inspection  # a retry of a batch already recorded changes nothing
         if inspection.status != InspectionStatus.in_progress:
-            raise Conflict("the inspection is submitted and accepts no further results", code="inspection_submitted")
+            raise Conflict("the inspection is submitted and accepts no further results", code=ErrorCode.INSPECTION_SUBMITTED)
         at = now()
         for key in changed:
             row = incoming[key]
@@ -257,7 +257,7 @@ class InspectionService:
             known_checklist = any(cid == result.checklist_id for cid, _ in items)
             field = f"results[{index}].item_code" if known_checklist else f"results[{index}].checklist_id"
             what = f"item {result.item_code}" if known_checklist else f"checklist {result.checklist_id}"
-            raise ValidationFailed(f"{what} is not part of this inspection", code="unknown_item", field=field)
+            raise ValidationFailed(f"{what} is not part of this inspection", code=ErrorCode.UNKNOWN_ITEM, field=field)
         hazard = None
         if result.outcome == "hazard":
             draft = result.hazard
@@ -285,7 +285,7 @@ class InspectionService:
         digest = fingerprint(content)
         if inspection.status == InspectionStatus.submitted:
             if inspection.submit_fingerprint != digest:
-                raise Conflict("the inspection was submitted with other attendees or feedback", code="inspection_submitted")
+                raise Conflict("the inspection was submitted with other attendees or feedback", code=ErrorCode.INSPECTION_SUBMITTED)
             return inspection, inspection_out(inspection).hazard_ids
 
         items = await self._items(inspection)
@@ -293,16 +293,20 @@ class InspectionService:
         missing = sorted(code for key, code in ((k, k[1]) for k in items) if key not in results)
         if missing:
             raise ValidationFailed(
-                f"{len(missing)} checklist items have no result yet: {missing[:20]}", code="results_incomplete", field="results"
+                f"{len(missing)} checklist items have no result yet: {missing[:20]}", code=ErrorCode.RESULTS_INCOMPLETE, field="results"
             )
         if inspection.kind == InspectionKind.enforcement and inspection.notice_given_at is None:
-            raise ValidationFailed("an enforcement inspection starts with the notice (执法告知)", code="notice_required", field="notice")
+            raise ValidationFailed(
+                "an enforcement inspection starts with the notice (执法告知)",
+                code=ErrorCode.NOTICE_REQUIRED,
+                field="notice",
+            )
         present = {a.role for a in data.attendees}
         required = set(REQUIRED_ATTENDEES) | ({"expert"} if inspection.with_experts else set())
         if not required <= present:
             raise ValidationFailed(
                 f"attendees must include {sorted(required - present)} (主要负责人、安全管理人员、岗位操作人员全过程在场)",
-                code="attendees_incomplete",
+                code=ErrorCode.ATTENDEES_INCOMPLETE,
                 field="attendees",
             )
         hazard_results = [r for r in inspection.results if r.outcome == "hazard"]
@@ -367,7 +371,7 @@ class InspectionService:
         ]
         if lacking:
             raise ValidationFailed(
-                f"hazard findings need their photos uploaded first: {sorted(lacking)}", code="evidence_required", field="results"
+                f"hazard findings need their photos uploaded first: {sorted(lacking)}", code=ErrorCode.EVIDENCE_REQUIRED, field="results"
             )
 
     # --- lists ------------------------------------------------------------------------------------------------
