@@ -399,7 +399,7 @@ def seed(env: Env) -> World:
                 )
             )
         inspector = login("bench_inspector1", password)
-        checklists = expect(client.get("/checklists", params={"topic": "mining", "kind": "routine"}, headers=inspector), 200)
+        checklists = expect(client.get("/checklists", params={"topic": "mining", "kind": "routine"}, headers=inspector), 200)["items"]
         if not checklists:
             raise RuntimeError("no published mining routine checklist")
         inspection = expect(

@@ -173,7 +173,7 @@ def expect(response: httpx.Response, *statuses: int) -> None:
 
 def find_partner(api: Api, me: dict[str, Any], username: str | None) -> dict[str, Any]:
     """The second certified inspector an enforcement inspection needs (行政处罚法 第四十二条)."""
-    inspectors = [u for u in api.get_json("/users", params={"role": "inspector"}) if u["id"] != me["id"]]
+    inspectors = [u for u in api.get_json("/users", params={"role": "inspector"})["items"] if u["id"] != me["id"]]
     if username:
         chosen = [u for u in inspectors if u["username"] == username]
     else:  # by default a certified colleague of the same agency
@@ -217,7 +217,7 @@ class ChecklistStore:
 def pick_checklists(api: Api, topic: str) -> list[dict[str, Any]]:
     """The major-hazard standard (重大事故隐患判定标准) and a routine list of the topic, current versions first.
     A real app lets the inspector choose: a coal mine and a metal mine are both `mining`, with different standards."""
-    summaries = api.get_json("/checklists", params={"topic": topic})
+    summaries = api.get_json("/checklists", params={"topic": topic})["items"]
     chosen = []
     for kind in ("major", "routine"):
         of_kind = [c for c in summaries if c.get("kind") == kind]
