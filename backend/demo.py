@@ -99,6 +99,7 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession], state_dir: P
                 certificate_no=f"晋应急执{14060000 + i}",
             )
         await add_user(service, username="legal1", display_name="法制审核员", role="legal_reviewer", agency_id=agencies["city"].id)
+        await session.commit()  # the whole demo is one unit of work, as a request would be
 
     fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

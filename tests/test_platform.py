@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -12,6 +14,7 @@ from sqlmodel import SQLModel
 from backend import audit
 from backend.audit import Actor, AuditLog
 from backend.cli import OPENAPI_FILE, openapi_document
+from backend.demo import seed_demo
 from backend.storage import EmbeddedSeaweed
 from tests.helpers import World, assert_problem
 
@@ -73,3 +76,13 @@ def test_committed_openapi_document_is_current(app: object) -> None:
     assert OPENAPI_FILE.read_text(encoding="utf-8") == openapi_document(app), (
         "mobile_api_spec/openapi.json is stale: run `safety export-openapi`"
     )
+
+
+async def test_demo_accounts_can_log_in(world: World, tmp_path: Path) -> None:
+    """`./run.sh serve` seeds the demo once; every printed account logs in, and a second run changes nothing."""
+    credentials = await seed_demo(world.app.state.sessionmaker, tmp_path)
+    assert {c["role"] for c in credentials} == {"enterprise", "inspector", "legal_reviewer"}
+    for account in credentials:
+        login = await world.client.post("/api/v1/auth/login", json={"username": account["username"], "password": account["password"]})
+        assert login.status_code == 200, (account["username"], login.text)
+    assert await seed_demo(world.app.state.sessionmaker, tmp_path) == credentials
