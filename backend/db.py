@@ -113,3 +113,10 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 def is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def upsert_into(dialect_name: str, model: Any) -> Any:
+    """An INSERT that takes ON CONFLICT clauses, in the dialect of the session it runs on (both speak them)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(model)

@@ -15,7 +15,7 @@ from sqlmodel import col
 from backend import audit
 from backend.accounts.models import Agency, Enterprise, User
 from backend.clock import now
-from backend.db import is_postgres
+from backend.db import upsert_into
 from backend.enforcement.discretion import discretion_table
 from backend.enforcement.documents import TITLES, DocumentContent, chinese_date, document_number, render
 from backend.enforcement.models import Case, CaseHandler, DocumentCounter, IssuedDocument
@@ -72,11 +72,8 @@ class DocumentIssuer(CaseAccess):
         return issued
 
     async def _next_number(self, agency_id: uuid.UUID, doc_type: str, year: int) -> int:
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        insert = postgresql.insert if is_postgres(self.session) else sqlite.insert
         statement = (
-            insert(DocumentCounter)
+            upsert_into(self.session.get_bind().dialect.name, DocumentCounter)
             .values(agency_id=agency_id, year=year, type=doc_type, last=1)
             .on_conflict_do_update(index_elements=["agency_id", "year", "type"], set_={"last": col(DocumentCounter.last) + 1})
             .returning(col(DocumentCounter.last))

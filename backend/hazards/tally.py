@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from backend.clock import agency_zone
+from backend.db import upsert_into
 from backend.hazards.models import Hazard, HazardTally
 
 NOT_CLOSED = -1
@@ -48,12 +49,11 @@ def close_days(created_at: datetime, closed_at: datetime | None) -> int:
 
 
 def count(session: Session, key: TallyKey, delta: int) -> None:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     columns = ["enterprise_id", "topic", "level", "status", "close_days", "recurred"]
     values = {c: getattr(key, c) for c in columns}
-    statement = insert(HazardTally).values(**values, hazards=delta, recurrences=delta * key.recurrences)
+    statement = upsert_into(session.get_bind().dialect.name, HazardTally).values(
+        **values, hazards=delta, recurrences=delta * key.recurrences
+    )
     statement = statement.on_conflict_do_update(
         index_elements=columns,
         set_={
