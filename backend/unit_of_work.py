@@ -123,10 +123,16 @@ def _every_change_audited(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_soft_rollback")
-def _forget(session: Session, *_: Any) -> None:
+def _forget(session: Session) -> None:
     for key in (AUDITED_KEY, TOUCHED_KEY, ALLOWED_MOVES_KEY):
         session.info.pop(key, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_unless_savepoint(session: Session, previous_transaction: Any) -> None:
+    """A savepoint rolled back (a racing insert_once) keeps what the enclosing transaction has to answer for."""
+    if not previous_transaction.nested:
+        _forget(session)
 
 
 async def insert_once(session: AsyncSession, row: Any, *companions: Any) -> bool:
