@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import glob
 import hashlib
 import logging
@@ -29,13 +30,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+import sqlalchemy.exc
 from litestar import Litestar
 from sqlalchemy import func, select
 from sqlmodel import col
 
 from backend.evidence.models import Evidence
+from backend.faults import Outage, database_unreachable
 from backend.migrations import upgrade
 from backend.settings import Settings
 from backend.storage import EmbeddedSeaweed
@@ -373,3 +377,58 @@ async def test_a_frozen_store_stops_no_decision_and_no_read_of_records(
             os.kill(private_store.process.pid, signal.SIGCONT)
         content = await client.get(detail.json()["download_url"], headers=inspector)
         assert content.status_code == 200 and hashlib.sha256(content.content).hexdigest() == photo.json()["sha256"]
+
+
+# --- what counts as "down" ---------------------------------------------------------------------------------------
+
+
+def _wrapped(error: Exception, kind: type[sqlalchemy.exc.DBAPIError] = sqlalchemy.exc.DBAPIError, invalidated: bool = False) -> Exception:
+    return kind("SELECT 1", {}, error, connection_invalidated=invalidated)
+
+
+@pytest.mark.parametrize(
+    ("error", "down"),
+    [
+        (ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed ('127.0.0.1', 5432)"), True),
+        (OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 5432), [Errno 111] ..."), True),
+        (OSError(errno.EHOSTUNREACH, "No route to host"), True),
+        (TimeoutError(), True),
+        (socket.gaierror(-2, "Name or service not known"), True),
+        (asyncpg.exceptions.CannotConnectNowError("the database system is starting up"), True),
+        (asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"), True),
+        (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"), True),
+        (asyncpg.exceptions.InterfaceError("cannot call PreparedStatement.fetch(): the underlying connection is closed"), True),
+        (_wrapped(Exception("server closed the connection"), sqlalchemy.exc.OperationalError), True),
+        (_wrapped(Exception("connection is closed"), sqlalchemy.exc.InterfaceError), True),
+        (_wrapped(Exception("terminating connection due to administrator command"), invalidated=True), True),
+        (sqlalchemy.exc.TimeoutError("QueuePool limit of size 10 overflow 20 reached"), True),
+        (_wrapped(asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command")), True),
+        # not outages: bugs, refused statements, a full disk
+        (ValueError("bad"), False),
+        (_wrapped(Exception("duplicate key"), sqlalchemy.exc.IntegrityError), False),
+        (_wrapped(asyncpg.exceptions.UniqueViolationError("duplicate key")), False),
+        (_wrapped(asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout")), False),
+        (OSError(errno.ENOSPC, "No space left on device"), False),
+        (FileNotFoundError(errno.ENOENT, "missing"), False),
+    ],
+)
+def test_which_errors_mean_the_database_is_down(error: Exception, down: bool) -> None:
+    assert database_unreachable(error) is down
+
+
+def test_an_outage_is_logged_when_it_starts_and_when_it_ends() -> None:
+    outage = Outage("object_store", trial_seconds=30)
+    with Logs() as logs:
+        assert outage.admit()
+        outage.failed(TimeoutError("read timed out"))
+        assert outage.admit()  # the next call tests whether it is back...
+        assert not outage.admit() and not outage.admit()  # ...the rest fail at once while that one runs
+        outage.failed(TimeoutError("read timed out"))
+        assert outage.admit()
+        outage.succeeded()
+        assert outage.admit() and outage.admit()
+        outage.succeeded()
+    assert logs.with_text("object_store") == [
+        "object_store unavailable: TimeoutError: read timed out (further failures are counted until it answers again)",
+        "object_store recovered after 4 failures",
+    ]
