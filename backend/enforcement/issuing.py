@@ -7,6 +7,7 @@ The PDF is kept in the database with its row (documents issued before that was s
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 from typing import Any
 
@@ -29,6 +30,14 @@ from backend.idempotency import fingerprint
 from backend.inspections.models import Inspection, InspectionInspector, InspectionResult
 from backend.unit_of_work import end_reads, flush
 from backend.vocabulary import InspectionStatus, Role
+
+_RENDERING = threading.Lock()
+
+
+def _render_alone(content: DocumentContent) -> bytes:
+    """reportlab keeps module-level state and does not promise thread safety: one PDF at a time (they are rare)."""
+    with _RENDERING:
+        return render(content)
 
 
 class DocumentIssuer(CaseAccess):
@@ -57,7 +66,7 @@ class DocumentIssuer(CaseAccess):
         """Number and render the PDF once and keep it with its row; its sha256 goes into the hash chain. No store call:
         the caller holds the case row locked. Rendering (reportlab, CPU work) runs in a worker thread."""
         content = await self._document_content(case, doc_type)
-        pdf = await anyio.to_thread.run_sync(render, content)
+        pdf = await anyio.to_thread.run_sync(_render_alone, content)
         sha = hashlib.sha256(pdf).hexdigest()
         assert self.actor.user_id is not None  # documents are issued by a case's handlers, never by a system actor
         issued = IssuedDocument(
