@@ -13,7 +13,10 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import MutableScopeHeaders
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
+from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy import event
 
 from backend.accounts.controller import AgencyController, AuthController, EnterpriseController, UserController
 from backend.accounts.service import AccountService
@@ -26,8 +29,10 @@ from backend.db import make_engine, make_sessionmaker
 from backend.enforcement.controller import CaseController, discretion, public_decision_list
 from backend.errors import exception_handlers
 from backend.evidence.controller import EvidenceController
+from backend.faults import DATABASE, OBJECT_STORE, DependencyUnavailable, Outage
 from backend.hazards.controller import HazardController, lookbacks_due, stats_hazards
 from backend.health import health
+from backend.http import API_PREFIX
 from backend.inspections.controller import InspectionController
 from backend.openapi import document_errors
 from backend.settings import Settings, get_settings
@@ -37,7 +42,6 @@ from backend.unit_of_work import lost_race_handlers, provide_db_session
 
 logger = logging.getLogger("backend")
 
-API_PREFIX = "/api/v1"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -68,21 +72,66 @@ def _request_id_outermost(app_config: AppConfig) -> AppConfig:
     return app_config
 
 
+def _host_and_tls(endpoint: str, default_secure: bool) -> tuple[str, bool]:
+    """`https://host[:port]`, `http://host[:port]` or `host[:port]` -> (host[:port], use TLS)."""
+    secure = endpoint.startswith("https://") or (default_secure and not endpoint.startswith("http://"))
+    return endpoint.removeprefix("http://").removeprefix("https://").rstrip("/"), secure
+
+
 def store_config(settings: Settings) -> S3Config:
     if not settings.s3_endpoint:
         raise RuntimeError(
             "S3_ENDPOINT is not set. Use `safety serve`, which starts an embedded SeaweedFS, or point S3_ENDPOINT, "
             "S3_ACCESS_KEY and S3_SECRET_KEY at an S3-compatible store."
         )
-    endpoint = settings.s3_endpoint.removeprefix("http://").removeprefix("https://").rstrip("/")
-    secure = settings.s3_secure or settings.s3_endpoint.startswith("https://")
+    endpoint, secure = _host_and_tls(settings.s3_endpoint, settings.s3_secure)
+    public, public_secure = _host_and_tls(settings.s3_public_endpoint, True) if settings.s3_public_endpoint else (None, False)
     return S3Config(
         endpoint=endpoint,
         access_key=settings.s3_access_key,
         secret_key=settings.s3_secret_key,
         bucket=settings.s3_bucket,
         secure=secure,
+        public_endpoint=public,
+        public_secure=public_secure,
+        connect_timeout=settings.s3_connect_timeout,
+        read_timeout=settings.s3_read_timeout,
+        attempts=settings.s3_attempts,
     )
+
+
+DOCS_ASSETS = "/schema/assets"
+
+
+def docs_config() -> tuple[list[OpenAPIRenderPlugin], Router]:
+    """Swagger UI (`/schema/swagger`) and ReDoc (`/schema`, `/schema/redoc`) with their files served by the app from
+    the `openapi-ui-bundles` package, not from a CDN: the pages work on an intranet with no way out."""
+    import openapi_ui_bundles
+
+    favicon = f"<link rel='icon' type='image/png' href='{DOCS_ASSETS}/swagger-ui/favicon-32x32.png'>"
+    swagger = f"{DOCS_ASSETS}/swagger-ui"
+    plugins = [
+        RedocRenderPlugin(js_url=f"{DOCS_ASSETS}/redoc/redoc.standalone.js", google_fonts=False, favicon=favicon),
+        SwaggerRenderPlugin(
+            js_url=f"{swagger}/swagger-ui-bundle.js",
+            css_url=f"{swagger}/swagger-ui.css",
+            standalone_preset_js_url=f"{swagger}/swagger-ui-standalone-preset.js",
+            favicon=favicon,
+        ),
+        JsonRenderPlugin(),
+        YamlRenderPlugin(),
+    ]
+    assets = Router(
+        path=DOCS_ASSETS,
+        route_handlers=[
+            create_static_files_router(
+                path=f"/{name}", directories=[bundle.static_path], include_in_schema=False, opt={"exclude_from_auth": True}
+            )
+            for name, bundle in (("swagger-ui", openapi_ui_bundles.swagger_ui), ("redoc", openapi_ui_bundles.redoc))
+        ],
+        include_in_schema=False,
+    )
+    return plugins, assets
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -91,17 +140,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, connect_timeout=settings.database_connect_timeout)
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.store = ObjectStore(store_config(settings))
+        database = Outage(DATABASE)
+        # A connection handed out (after its pre-ping) is the database answering: that ends an outage.
+        event.listen(engine.sync_engine, "checkout", lambda *_: database.succeeded())
+        app.state.outages = {DATABASE: database, OBJECT_STORE: app.state.store.outage}
         app.state.jwt_auth = jwt_auth
         app.state.login_throttle = LoginThrottle(settings.login_max_failures, settings.login_window_seconds)
         try:
             await app.state.store.ensure_bucket()
-        except Exception:  # the service still starts; /health names the store as failing
-            logger.exception("object store not reachable at start-up")
+        except DependencyUnavailable:  # the service still starts; the outage is logged, /health names the store
+            pass
+        except Exception:
+            logger.exception("object store refused the bucket check at start-up")
         if settings.admin_password:
             async with app.state.sessionmaker() as session:
                 created = await AccountService(session, Actor.system("startup")).ensure_admin(
@@ -135,8 +190,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             public_decision_list,
         ],
     )
+    docs_plugins, docs_assets = docs_config()
     app = Litestar(
-        route_handlers=[health, api],
+        route_handlers=[health, api, docs_assets],
         lifespan=[lifespan],
         dependencies={
             "db_session": Provide(provide_db_session),  # the request's unit of work
@@ -150,6 +206,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version="1.0.0",
             description="Mobile API v1: inspections, evidence, hazards, enforcement cases. See mobile_api_spec/README.md.",
             path="/schema",
+            render_plugins=docs_plugins,
         ),
         request_max_body_size=settings.max_upload_bytes,
         debug=False,

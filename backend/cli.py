@@ -129,7 +129,10 @@ def serve_forever(demo: bool) -> None:
     if not settings.s3_endpoint:
         embedded = EmbeddedSeaweed(settings.state_dir / "seaweedfs", settings.s3_bucket)
         click.echo("S3_ENDPOINT not set: starting an embedded SeaweedFS on 127.0.0.1 ...")
-        config = embedded.start()
+        try:
+            config = embedded.start()
+        except RuntimeError as exc:  # a kept port taken, the binary missing, the store not starting: say so plainly
+            raise click.ClickException(str(exc)) from exc
         os.environ.update(S3_ENDPOINT=config.endpoint, S3_ACCESS_KEY=config.access_key or "", S3_SECRET_KEY=config.secret_key or "")
         click.echo(f"embedded SeaweedFS S3 endpoint: http://{config.endpoint} (data in {embedded.data_dir})")
     get_settings.cache_clear()

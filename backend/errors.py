@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import sqlalchemy.exc
-import urllib3.exceptions
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+
+from backend.faults import DATABASE, DependencyUnavailable, database_unreachable
 
 logger = logging.getLogger("backend")
 
@@ -327,7 +327,8 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     E.SERVICE_UNAVAILABLE: ErrorSpec(
         503,
         "Service unavailable",
-        "The service or one of its dependencies (database, object store) is unavailable; retry later with backoff.",
+        "A dependency is unavailable (`dependency` names it: `database` or `object_store`); nothing was changed. Retry "
+        "the same request after `Retry-After` seconds, with backoff.",
     ),
 }
 del E
@@ -485,27 +486,33 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response[dict
     return problem(status, code, title, str(exc.detail), request)
 
 
-# A dependency that cannot be reached (database, object store) is a 503 the client may retry, not a 500 bug.
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    ConnectionError,
-    TimeoutError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,
-    urllib3.exceptions.HTTPError,
-)
+def unavailable(request: Request, dependency: str, detail: str) -> Response[dict]:
+    """`503 service_unavailable` naming the part that is down (`dependency`), with `Retry-After`."""
+    settings = getattr(request.app.state, "settings", None)
+    retry_after = getattr(settings, "retry_after_seconds", 5)
+    response = problem(
+        HTTP_503_SERVICE_UNAVAILABLE,
+        ErrorCode.SERVICE_UNAVAILABLE,
+        "Service unavailable",
+        f"{detail}; retry in {retry_after} seconds or later.",
+        request,
+        dependency=dependency,
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def handle_dependency_unavailable(request: Request, exc: DependencyUnavailable) -> Response[dict]:
+    """The part's `Outage` counted the failure where it happened (and logged it if it started an outage)."""
+    return unavailable(request, exc.dependency, exc.detail)
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response[dict]:
-    if isinstance(exc, _UNAVAILABLE):
-        logger.error("Dependency unavailable on %s %s: %r", request.method, request.url.path, exc, exc_info=exc)
-        return problem(
-            HTTP_503_SERVICE_UNAVAILABLE,
-            ErrorCode.SERVICE_UNAVAILABLE,
-            "Service unavailable",
-            "A service this API depends on is not answering; retry later.",
-            request,
-        )
+    if database_unreachable(exc):  # a 503 the client may retry, not a 500 bug; logged once per outage, not per request
+        outages = getattr(request.app.state, "outages", {})
+        if DATABASE in outages:
+            outages[DATABASE].failed(exc)
+        return unavailable(request, DATABASE, "The database is not answering")
     logger.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(
         HTTP_500_INTERNAL_SERVER_ERROR,
@@ -518,6 +525,7 @@ def handle_unexpected(request: Request, exc: Exception) -> Response[dict]:
 
 exception_handlers = {
     AppError: handle_app_error,
+    DependencyUnavailable: handle_dependency_unavailable,
     ValidationException: handle_validation_exception,
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,

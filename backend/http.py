@@ -1,8 +1,11 @@
-"""Header values built from data: a document number in Chinese, a file name."""
+"""HTTP details shared by the routes: the API's path prefix, header values built from data (a document number in
+Chinese, a file name)."""
 
 from __future__ import annotations
 
 from urllib.parse import quote
+
+API_PREFIX = "/api/v1"
 
 
 def header_value(text: str) -> str:

@@ -79,7 +79,8 @@ LEADS: dict[int, str] = {
     422: "The request is well-formed but breaks a rule; `field` names the offending input. Nothing was changed.",
     429: "Too many attempts; wait before trying again.",
     500: "An unexpected error; it is logged under `request_id`.",
-    503: "The service or one of its dependencies (database, object store) is unavailable; retry later with backoff.",
+    503: "A dependency is unavailable: `dependency` names it (`database` or `object_store`); nothing was changed. "
+    "Retry after the seconds in `Retry-After`, with backoff.",
 }
 
 
@@ -126,6 +127,11 @@ def problem_schema() -> Schema:
             "request_id": Schema(
                 type=OpenAPIType.STRING,
                 description="The request's id (the client's `X-Request-ID` when sane), also in the `X-Request-ID` header.",
+            ),
+            "dependency": Schema(
+                type=OpenAPIType.STRING,
+                enum=["database", "object_store"],
+                description="With 503 `service_unavailable`: the part that is not answering.",
             ),
         },
         additional_properties=True,
@@ -201,6 +207,8 @@ def problem_response(status: int) -> OpenAPIResponse:
     headers: dict[str, OpenAPIHeader | Reference] | None = None
     if status == 401:
         headers = {"WWW-Authenticate": OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING), description="`Bearer`")}
+    if status == 503:
+        headers = {"Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), description="Seconds to wait before retrying.")}
     return OpenAPIResponse(
         description=describe(status, codes_for_status(status)),
         content={PROBLEM_MEDIA_TYPE: OpenAPIMediaType(schema=Reference(ref=PROBLEM_REF))},

@@ -58,6 +58,16 @@ class Settings:
     login_max_failures: int = 5
     login_window_seconds: int = 300
     checklists_dir: Path = field(default=PROJECT_ROOT / "checklists")
+    # The object store as phones reach it (`https://s3.agency.example`); presigned links are signed for that host.
+    s3_public_endpoint: str | None = None
+    # Seconds to open a connection to the store, and to wait for its answer or for the next bytes of a body.
+    s3_connect_timeout: float = 2.0
+    s3_read_timeout: float = 15.0
+    # Tries of an idempotent store call (GET, HEAD, PUT, DELETE) before it fails; 0.5 s, 1 s, ... between tries.
+    s3_attempts: int = 2
+    database_connect_timeout: float = 5.0
+    # The `Retry-After` of a 503 answered while the database or the object store is unavailable.
+    retry_after_seconds: int = 5
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -85,6 +95,12 @@ class Settings:
             max_document_bytes=int(_env("MAX_DOCUMENT_BYTES", str(100 * 1024**2))),
             timezone=_env("TIMEZONE", "Asia/Shanghai"),
             checklists_dir=Path(_env("CHECKLISTS_DIR", str(PROJECT_ROOT / "checklists"))),
+            s3_public_endpoint=_env("S3_PUBLIC_ENDPOINT"),
+            s3_connect_timeout=float(_env("S3_CONNECT_TIMEOUT", "2")),
+            s3_read_timeout=float(_env("S3_READ_TIMEOUT", "15")),
+            s3_attempts=max(1, int(_env("S3_ATTEMPTS", "2"))),
+            database_connect_timeout=float(_env("DATABASE_CONNECT_TIMEOUT", "5")),
+            retry_after_seconds=int(_env("RETRY_AFTER_SECONDS", "5")),
         )
 
 

@@ -8,6 +8,9 @@
   `updated_at` stamp, the change-feed row phones sync from, the running figures, and two checks — the change was
   audited, and any status it changed was moved by its workflow's `transition()`.
 - An offline create racing its own retry is settled by `insert_once`, inside a savepoint.
+- No call to the object store while a transaction is open: a request that needs the store reads and checks first,
+  ends that transaction with `end_reads` (its connection goes back to the pool), calls the store, and then writes in
+  a fresh transaction, the one the unit of work commits. A stalled store never holds a connection or a lock.
 - A concurrent change that lost (a stale version, a unique key taken meanwhile) is `409 concurrent_change`.
 """
 
@@ -148,6 +151,18 @@ async def insert_once(session: AsyncSession, row: Any, *companions: Any) -> bool
     except IntegrityError:
         return False
     return True
+
+
+async def end_reads(session: AsyncSession) -> None:
+    """End the request's transaction after its reads, before a slow call outside the database (the object store).
+
+    Nothing may have been written yet: writes belong after the slow call, in the transaction the unit of work commits.
+    The connection goes back to the pool (on SQLite the write lock is released). Rows read so far stay usable with
+    what was loaded (they are detached, not expired); the next query begins a fresh transaction."""
+    if session.new or session.dirty or session.deleted or session.info.get(TOUCHED_KEY) or session.info.get(AUDITED_KEY):
+        raise RuntimeError("end_reads() after a write: write after the slow call, in the transaction the unit of work commits")
+    session.expunge_all()
+    await session.rollback()
 
 
 async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSession, None]:

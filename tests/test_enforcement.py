@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pypdf import PdfReader
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
-from backend.enforcement.models import Case, CaseRecord
+from backend.enforcement.models import Case, CaseRecord, IssuedDocument
 from tests.helpers import World, assert_problem, ok, start_inspection, upload
 from tests.media import jpeg
 from tests.test_inspections import ATTENDEES, all_compliant, items_of
@@ -294,3 +294,36 @@ async def test_a_minor_decision_needs_no_review_and_the_time_limit_is_enforced(w
     again = await world.post("inspector_a1", f"/api/v1/cases/{cid}/decide")  # a phone that lost the first answer
     assert again.status_code == 200 and again.json() == decided.json()
     assert_problem(await world.post("inspector_a2", f"/api/v1/cases/{cid}/decide"), 409, "invalid_transition")
+
+
+async def test_documents_are_kept_in_the_database_and_older_ones_read_from_the_store(world: World, bucket) -> None:
+    inspection = await submitted_inspection(world)
+    cid = (await open_case(world, inspection["id"]))["id"]
+    issued = await world.get("inspector_a1", f"/api/v1/cases/{cid}/documents/inspection_record")
+    assert issued.status_code == 200, issued.text
+    assert not bucket.keys("documents/")  # issuing calls no store: the PDF is kept with its row
+    async with world.app.state.sessionmaker() as session:
+        row = (
+            await session.execute(
+                select(IssuedDocument).where(IssuedDocument.case_id == uuid.UUID(cid), IssuedDocument.type == "inspection_record")
+            )
+        ).scalar_one()
+        assert row.pdf == issued.content and row.object_key is None
+        # A document issued before PDFs were kept in the database: only its object key, the bytes in the store.
+        older = b"%PDF-1.4 issued before\n%%EOF\n"
+        key = f"documents/{cid}/rectification_order-{hashlib.sha256(older).hexdigest()}.pdf"
+        bucket.write(key, older)
+        session.add(
+            IssuedDocument(
+                case_id=uuid.UUID(cid),
+                type="rectification_order",
+                number="旧文号",
+                sha256=hashlib.sha256(older).hexdigest(),
+                size=len(older),
+                object_key=key,
+                issued_by=world.users["inspector_a1"].id,
+            )
+        )
+        await session.commit()
+    served = await world.get("enterprise_a", f"/api/v1/cases/{cid}/documents/rectification_order")
+    assert served.status_code == 200 and served.content == older

@@ -10,10 +10,13 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+import urllib3
 from PIL import Image
 from sqlalchemy import func, select
 
+from backend.app import store_config
 from backend.evidence.models import Evidence
+from backend.storage import EmbeddedSeaweed, ObjectStore
 from tests.helpers import World, assert_problem, start_inspection, upload
 from tests.media import jpeg, mp4_header, png_bomb, truncated_jpeg
 
@@ -41,12 +44,60 @@ async def test_photo_is_stored_unchanged_with_exif_facts_and_an_oriented_thumbna
     thumb = Image.open(__import__("io").BytesIO(bucket.read(f"thumbnails/{sha[:2]}/{sha}.jpg")))
     assert thumb.width < thumb.height and max(thumb.size) <= 320
 
+    # Without S3_PUBLIC_ENDPOINT the links go through the API itself (the store may sit on a loopback port).
     detail = (await world.get("inspector_a1", f"/api/v1/evidence/{record['id']}")).json()
-    async with httpx.AsyncClient() as plain:
-        assert (await plain.get(detail["download_url"])).content == photo
-        assert (await plain.get(detail["thumbnail_url"])).status_code == 200
-    content = await world.get("inspector_a1", f"/api/v1/evidence/{record['id']}/content")
+    assert detail["download_url"] == f"/api/v1/evidence/{record['id']}/content"
+    assert detail["thumbnail_url"] == f"/api/v1/evidence/{record['id']}/thumbnail"
+    content = await world.get("inspector_a1", detail["download_url"])
     assert content.content == photo and content.headers["content-type"].startswith("image/jpeg")
+    thumbnail = await world.get("inspector_a1", detail["thumbnail_url"])
+    assert thumbnail.status_code == 200 and thumbnail.headers["content-type"] == "image/jpeg"
+    assert thumbnail.content == bucket.read(f"thumbnails/{sha[:2]}/{sha}.jpg")
+    assert_problem(await world.get("inspector_b", detail["thumbnail_url"]), 404)
+    assert (await world.client.get(detail["thumbnail_url"])).status_code == 401
+
+
+async def test_links_are_signed_for_the_public_endpoint_without_asking_the_store(
+    world: World, object_store: EmbeddedSeaweed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With S3_PUBLIC_ENDPOINT set, download and upload links are presigned for that host (here `localhost`, a name
+    the internal endpoint `127.0.0.1` never uses), so the signature matches what a phone sends; signing opens no
+    connection to the store."""
+    inspection = await start_inspection(world)
+    photo = jpeg(color=(40, 50, 60))
+    record = (await upload(world, "inspector_a1", photo, inspection_id=inspection["id"])).json()
+    app = world.app
+    public = f"http://localhost:{object_store.s3_port}"
+    monkeypatch.setattr(app.state, "settings", replace(app.state.settings, s3_public_endpoint=public))
+    monkeypatch.setattr(app.state, "store", ObjectStore(store_config(app.state.settings)))
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("presigning must not call the store")
+
+    monkeypatch.setattr(urllib3.PoolManager, "urlopen", no_network)
+    detail = (await world.get("inspector_a1", f"/api/v1/evidence/{record['id']}")).json()
+    video = mp4_header() * 3
+    start = await world.post(
+        "inspector_a1",
+        "/api/v1/evidence/uploads",
+        {
+            "kind": "video",
+            "content_type": "video/mp4",
+            "size": len(video),
+            "sha256": hashlib.sha256(video).hexdigest(),
+            "owner": {"inspection_id": inspection["id"]},
+        },
+    )
+    monkeypatch.undo()
+    assert start.status_code == 201, start.text
+    assert detail["download_url"].startswith(f"{public}/") and detail["thumbnail_url"].startswith(f"{public}/")
+    assert start.json()["upload_url"].startswith(f"{public}/")
+    async with httpx.AsyncClient() as phone:
+        assert (await phone.get(detail["download_url"])).content == photo
+        assert (await phone.get(detail["thumbnail_url"])).headers["content-type"] == "image/jpeg"
+        assert (await phone.put(start.json()["upload_url"], content=video)).status_code == 200
+    done = await world.post("inspector_a1", f"/api/v1/evidence/{start.json()['evidence_id']}/complete")
+    assert done.status_code == 200 and done.json()["status"] == "stored", done.text
 
 
 async def test_fields_sent_by_the_phone_win_over_exif(world: World) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,21 @@ async def test_demo_accounts_can_log_in(world: World, tmp_path: Path) -> None:
         login = await world.client.post("/api/v1/auth/login", json={"username": account["username"], "password": account["password"]})
         assert login.status_code == 200, (account["username"], login.text)
     assert await seed_demo(world.app.state.sessionmaker, tmp_path) == credentials
+
+
+async def test_api_docs_load_their_files_from_the_app_itself(world: World) -> None:
+    """Swagger UI and ReDoc work on an intranet: every script, style sheet and icon they load is served by the app."""
+    for page in ("/schema/swagger", "/schema/redoc", "/schema"):
+        response = await world.client.get(page)
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+        head = response.text.split("<body", 1)[0]
+        references = re.findall(r"""(?:src|href)=["']([^"']+)["']""", head)
+        assert references and "://" not in head, head
+        for reference in references:
+            assert reference.startswith("/") and not reference.startswith("//"), reference
+            asset = await world.client.get(reference)
+            assert asset.status_code == 200 and len(asset.content) > 500, reference
+    swagger = (await world.client.get("/schema/swagger")).text
+    assert "/schema/assets/swagger-ui/swagger-ui-bundle.js" in swagger
+    assert "/schema/assets/swagger-ui/swagger-ui-standalone-preset.js" in swagger
+    assert "/schema/assets/swagger-ui/swagger-ui.css" in swagger

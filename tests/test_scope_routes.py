@@ -136,6 +136,8 @@ UNSCOPED: dict[str, str] = {
 # Path templates that serve no data (their parameters name no resource).
 NOT_DATA_ROUTES: dict[str, str] = {
     "/schema/{path:str}": "Litestar's OpenAPI plugin: static files of the schema UIs",
+    "/schema/assets/swagger-ui/{file_path:path}": "Swagger UI's files, served by the app (backend.app.docs_config)",
+    "/schema/assets/redoc/{file_path:path}": "ReDoc's files, served by the app (backend.app.docs_config)",
 }
 
 NO_BODY = object()  # the route takes no body

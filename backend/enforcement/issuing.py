@@ -1,14 +1,17 @@
 """Issuing the enforcement documents: numbered once per agency, year and type, rendered, stored, and chained.
 
 A document is issued the first time a handler asks for it (the penalty decision when the case is decided); every
-later request serves the stored PDF, whose sha256 stands in the case's hash chain so a printed copy can be checked."""
+later request serves the stored PDF, whose sha256 stands in the case's hash chain so a printed copy can be checked.
+The PDF is kept in the database with its row (documents issued before that was so are read from the object store)."""
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -25,8 +28,16 @@ from backend.errors import Conflict, ErrorCode
 from backend.hazards.models import Hazard
 from backend.idempotency import fingerprint
 from backend.inspections.models import Inspection, InspectionInspector, InspectionResult
-from backend.unit_of_work import flush
+from backend.unit_of_work import end_reads, flush
 from backend.vocabulary import InspectionStatus, Role
+
+_RENDERING = threading.Lock()
+
+
+def _render_alone(content: DocumentContent) -> bytes:
+    """reportlab keeps module-level state and does not promise thread safety: one PDF at a time (they are rare)."""
+    with _RENDERING:
+        return render(content)
 
 
 class DocumentIssuer(CaseAccess):
@@ -40,6 +51,11 @@ class DocumentIssuer(CaseAccess):
                 raise Conflict(f"{TITLES[doc_type]} has not been issued yet; a handler issues it", code=ErrorCode.DOCUMENT_NOT_ISSUED)
             issued = await self.issue(await self._as_handler(case_id), doc_type)
             await flush(self.session)
+        if issued.pdf is not None:
+            return issued, issued.pdf
+        # Issued before PDFs were kept in the database: read from the store, with no transaction open.
+        assert issued.object_key is not None
+        await end_reads(self.session)
         return issued, await self.store.get_bytes(issued.object_key)
 
     async def _issued(self, case_id: uuid.UUID, doc_type: str) -> IssuedDocument | None:
@@ -47,15 +63,14 @@ class DocumentIssuer(CaseAccess):
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def issue(self, case: Case, doc_type: str) -> IssuedDocument:
-        """Number, render and store the PDF once; its sha256 goes into the document row and the hash chain."""
+        """Number and render the PDF once and keep it with its row; its sha256 goes into the hash chain. No store call:
+        the caller holds the case row locked. Rendering (reportlab, CPU work) runs in a worker thread."""
         content = await self._document_content(case, doc_type)
-        pdf = render(content)
+        pdf = await anyio.to_thread.run_sync(_render_alone, content)
         sha = hashlib.sha256(pdf).hexdigest()
-        key = f"documents/{case.id}/{doc_type}-{sha}.pdf"
-        await self.store.put_bytes(key, pdf, "application/pdf")
         assert self.actor.user_id is not None  # documents are issued by a case's handlers, never by a system actor
         issued = IssuedDocument(
-            case_id=case.id, type=doc_type, number=content.number, sha256=sha, size=len(pdf), object_key=key, issued_by=self.actor.user_id
+            case_id=case.id, type=doc_type, number=content.number, sha256=sha, size=len(pdf), pdf=pdf, issued_by=self.actor.user_id
         )
         self.session.add(issued)
         RecordService(self.session, self.actor, self.store, self.settings).append(

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Integer, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Integer, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from backend.db import UTCDateTime, created_at_field, uuid_pk
@@ -104,7 +104,10 @@ class CaseEvent(TimelineEntry, table=True):
 
 
 class IssuedDocument(SQLModel, table=True):
-    """A PDF issued once, numbered per agency and year; its sha256 lets a printed copy be checked later."""
+    """A PDF issued once, numbered per agency and year; its sha256 lets a printed copy be checked later.
+
+    The PDF's bytes are kept here (`pdf`; a few kilobytes), so issuing needs no call to the object store inside the
+    transaction that locks the case. Documents issued before that was so have `object_key` instead, in the store."""
 
     __tablename__ = "issued_document"
     __table_args__ = (UniqueConstraint("case_id", "type"),)
@@ -115,7 +118,8 @@ class IssuedDocument(SQLModel, table=True):
     number: str = Field(max_length=80)
     sha256: str = Field(max_length=64)
     size: int = Field(sa_type=BigInteger)
-    object_key: str = Field(max_length=200)
+    pdf: bytes | None = Field(default=None, sa_type=LargeBinary)
+    object_key: str | None = Field(default=None, max_length=200)
     issued_by: uuid.UUID = Field(foreign_key="app_user.id")
     issued_at: datetime = created_at_field()
 

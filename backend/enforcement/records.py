@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from minio.error import S3Error
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -20,7 +21,8 @@ from backend.evidence.models import Evidence
 from backend.evidence.service import original_key
 from backend.idempotency import ensure_same, fingerprint
 from backend.pagination import Page, check_limit, decode_seq, encode_seq
-from backend.unit_of_work import flush
+from backend.storage import MISSING
+from backend.unit_of_work import end_reads, flush
 from backend.vocabulary import EvidenceStatus
 
 
@@ -140,13 +142,15 @@ class RecordService(CaseAccess):
         return Page[RecordOut](items=[record_out(r) for r in rows], next_cursor=encode_seq(rows[-1].seq) if more else None)
 
     async def verify(self, case_id: uuid.UUID) -> VerifyOut:
-        """Recompute the chain from the stored rows and re-hash every evidence object in the store."""
+        """Recompute the chain from the stored rows and re-hash every evidence object in the store. The rows are
+        read first and that transaction ended, so re-hashing (slow, and at the store's pace) holds no connection."""
         case = await self._case(case_id)
         records = list(
             (
                 await self.session.execute(select(CaseRecord).where(col(CaseRecord.case_id) == case_id).order_by(col(CaseRecord.seq)))
             ).scalars()
         )
+        await end_reads(self.session)
         prev = GENESIS_HASH
         for position, record in enumerate(records, start=1):
             problem = None
@@ -170,13 +174,17 @@ class RecordService(CaseAccess):
         return VerifyOut(valid=True, length=len(records), head=prev)
 
     async def _evidence_problem(self, record: CaseRecord) -> str | None:
+        """What is wrong with the record's evidence in the store, if anything. A store that does not answer is no
+        finding about the evidence: it raises DependencyUnavailable (503), and the chain can be verified later."""
         for item in record.evidence:
             digest = hashlib.sha256()
             try:
-                async for chunk in self.store.stream(original_key(item["sha256"])):
+                async for chunk in await self.store.open(original_key(item["sha256"])):
                     digest.update(chunk)
-            except Exception:  # a missing or unreadable object is a broken chain, not a server error
-                return f"evidence {item['id']} is missing from the store"
+            except S3Error as exc:
+                if exc.code in MISSING:
+                    return f"evidence {item['id']} is missing from the store"
+                raise
             if digest.hexdigest() != item["sha256"]:
                 return f"evidence {item['id']} was altered in the store"
         return None

@@ -106,3 +106,8 @@ class EvidenceController(Controller):
             media_type=record.content_type,
             headers={"Content-Length": str(record.size), "ETag": f'"{record.sha256}"', "X-Content-SHA256": record.sha256 or ""},
         )
+
+    @get("/{evidence_id:uuid}/thumbnail", media_type="image/jpeg", summary="The photo's thumbnail (JPEG, at most 320 px)")
+    async def thumbnail(self, evidence_id: FromPath[uuid.UUID], evidence: NamedDependency[EvidenceService]) -> Response[bytes]:
+        record, data = await evidence.thumbnail(evidence_id)
+        return Response(data, media_type="image/jpeg", headers={"ETag": f'"{record.sha256}-thumbnail"'})

@@ -55,7 +55,10 @@ class UploadIn(Input):
 
 class UploadOut(BaseModel):
     evidence_id: uuid.UUID
-    upload_url: str
+    upload_url: str = Field(
+        description="Presigned PUT link for the bytes, signed for the store's public address (S3_PUBLIC_ENDPOINT) when "
+        "the server has one; empty once the upload is completed."
+    )
     expires_in: int
 
 
@@ -78,5 +81,11 @@ class EvidenceOut(BaseModel):
 
 
 class EvidenceDetail(EvidenceOut):
-    download_url: str | None
-    thumbnail_url: str | None
+    download_url: str | None = Field(
+        description="Where the original is fetched: a short-lived presigned link to the object store when the server "
+        "has S3_PUBLIC_ENDPOINT set, else this API's own path `/api/v1/evidence/{id}/content` (send the bearer token). "
+        "Null until the upload is completed."
+    )
+    thumbnail_url: str | None = Field(
+        description="The same for the thumbnail (photos only): a presigned link, or `/api/v1/evidence/{id}/thumbnail`."
+    )

@@ -2,11 +2,15 @@
 
 Every check runs before anything is written, so a rejected file leaves nothing in the bucket or the database.
 The same bytes are stored once, however many records and retries point at them.
+
+No store call runs inside a database transaction: an upload reads and checks what it needs, ends that transaction
+(`end_reads`), stores the bytes, and then records them in a fresh transaction that the unit of work commits. A
+stalled store makes the upload fail (503) without holding a connection or a lock; a retry with the same client id
+finds the bytes stored (content-addressed) or stores them again, and records them once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -28,11 +32,12 @@ from backend.evidence.models import Evidence
 from backend.evidence.schemas import EvidenceDetail, EvidenceFields, EvidenceOut, Owner, UploadIn
 from backend.evidence.upload import PayloadTooLarge, ReceivedFile, hash_file
 from backend.hazards.models import Hazard
+from backend.http import API_PREFIX
 from backend.idempotency import find_retry, fingerprint
 from backend.inspections.models import Inspection
 from backend.settings import Settings
 from backend.storage import ObjectStore
-from backend.unit_of_work import concurrent_change, insert_once, track
+from backend.unit_of_work import concurrent_change, end_reads, insert_once, track
 from backend.vocabulary import EvidenceStatus, InspectionStatus, Role
 from backend.workflow import Move, Workflow
 
@@ -125,13 +130,12 @@ class EvidenceService:
         return (await self.session.execute(query)).first() is not None
 
     async def _store(self, received: ReceivedFile, content_type: str, facts: PhotoFacts | None) -> None:
-        """Put the original and the thumbnail side by side, under server-chosen keys; bytes stored before are not
-        sent again (keys are content-addressed and written once)."""
-
-        puts = [self.store.put(original_key(received.sha256), received.rewound(), received.size, content_type)]
+        """Put the original, then the thumbnail, under server-chosen keys; bytes stored before are not sent again (keys
+        are content-addressed and written once). One after the other: a failed original leaves no orphan thumbnail,
+        and while the store is down a request needs only the one call that tests whether it is back."""
+        await self.store.put(original_key(received.sha256), received.rewound(), received.size, content_type)
         if facts is not None:
-            puts.append(self.store.put_bytes(thumbnail_key(received.sha256), facts.thumbnail, "image/jpeg"))
-        await asyncio.gather(*puts)
+            await self.store.put_bytes(thumbnail_key(received.sha256), facts.thumbnail, "image/jpeg")
 
     # --- multipart upload -------------------------------------------------------------------------------------
 
@@ -139,14 +143,20 @@ class EvidenceService:
         evidence_id = fields.id or uuid.uuid4()
         owner = {"inspection_id": fields.inspection_id, "hazard_id": fields.hazard_id, "case_id": fields.case_id}
         digest = self._fingerprint({"sha256": received.sha256, "kind": fields.kind, **owner})
+        # 1. Read and check, then end the transaction: nothing below holds a connection while the store works.
         if fields.id is not None:  # only a client id can be a retry
             existing = await self._existing(evidence_id, digest)
             if existing is not None:
                 return existing, False
-        enterprise_id = await self._owner_enterprise(fields)
+        await self._owner_enterprise(fields)  # the caller may add evidence there: checked before any byte is stored
+        stored_before = await self._stored_already(received.sha256)
+        await end_reads(self.session)
+        # 2. Check the bytes and store them, with no transaction open.
         content_type, facts = await self._check_content(fields.kind, received)
-        if not await self._stored_already(received.sha256):
+        if not stored_before:
             await self._store(received, content_type, facts)
+        # 3. Record them in a fresh transaction (the unit of work commits it); the owner is read again, as it is now.
+        enterprise_id = await self._owner_enterprise(fields)
         values = {
             "id": evidence_id,
             "kind": fields.kind,
@@ -210,13 +220,18 @@ class EvidenceService:
             existing, created = await self._insert(values, digest)
         else:
             created = False
-        url = await self.store.presigned_put(existing.object_key, UPLOAD_LINK_TTL) if existing.status == "pending" else ""
+        url = self.store.presigned_put(existing.object_key, UPLOAD_LINK_TTL) if existing.status == "pending" else ""
         return existing, url, created
 
     async def complete_upload(self, evidence_id: uuid.UUID) -> Evidence:
+        # 1. Read, then end the transaction: the download, the checks and the store calls hold no connection.
         evidence = await self.get(evidence_id)
         if evidence.status == EvidenceStatus.stored:
             return evidence
+        assert evidence.declared_sha256 is not None  # a pending upload always declares its sha256
+        stored_before = await self._stored_already(evidence.declared_sha256)
+        await end_reads(self.session)
+        # 2. Fetch what landed, check it, and store it under its content address.
         upload_key = evidence.object_key
         if await self.store.stat(upload_key) is None:
             raise ValidationFailed("nothing has been uploaded to the upload link yet", code=ErrorCode.UPLOAD_MISSING, field="id")
@@ -235,12 +250,15 @@ class EvidenceService:
             except ValidationFailed:
                 await self.store.delete(upload_key)
                 raise
-            if not await self._stored_already(received.sha256):
+            if not stored_before:
                 await self._store(received, content_type, facts)
         finally:
             received.discard()
         await self.store.delete(upload_key)
-        evidence = await self.session.get(Evidence, evidence_id, with_for_update=True) or evidence
+        # 3. Record it in a fresh transaction (the unit of work commits it), on the row as it is now.
+        current = await self.session.get(Evidence, evidence_id, with_for_update=True)
+        assert current is not None  # evidence rows are never deleted
+        evidence = current
         if evidence.status == EvidenceStatus.stored:  # a concurrent complete finished first
             return evidence
         EVIDENCE_WORKFLOW.transition(
@@ -260,26 +278,49 @@ class EvidenceService:
 
     async def _download(self, key: str) -> ReceivedFile:
         fh = tempfile.TemporaryFile(prefix="evidence-")  # noqa: SIM115 - closed by ReceivedFile.discard
-        async for chunk in self.store.stream(key):
-            fh.write(chunk)
-        sha, size = await anyio.to_thread.run_sync(hash_file, fh)
+        try:
+            async for chunk in await self.store.open(key):
+                fh.write(chunk)
+            sha, size = await anyio.to_thread.run_sync(hash_file, fh)
+        except BaseException:
+            fh.close()
+            raise
         return ReceivedFile(fh, size, sha, None)
 
     # --- reading ----------------------------------------------------------------------------------------------
 
+    def _links(self, evidence: Evidence) -> tuple[str | None, str | None]:
+        """Where a phone fetches the original and the thumbnail: links presigned for `S3_PUBLIC_ENDPOINT` when it is
+        set (signed locally, no call to the store), else this API's own content and thumbnail routes."""
+        if evidence.status != EvidenceStatus.stored:
+            return None, None
+        if self.store.config.public_endpoint:
+            thumbnail = self.store.presigned_get(evidence.thumbnail_key, DOWNLOAD_LINK_TTL) if evidence.thumbnail_key else None
+            return self.store.presigned_get(evidence.object_key, DOWNLOAD_LINK_TTL), thumbnail
+        base = f"{API_PREFIX}/evidence/{evidence.id}"
+        return f"{base}/content", f"{base}/thumbnail" if evidence.thumbnail_key else None
+
     async def detail(self, evidence_id: uuid.UUID) -> EvidenceDetail:
         evidence = await self.get(evidence_id)
-        stored = evidence.status == EvidenceStatus.stored
-        return EvidenceDetail(
-            **evidence_out(evidence).model_dump(),
-            download_url=await self.store.presigned_get(evidence.object_key, DOWNLOAD_LINK_TTL) if stored else None,
-            thumbnail_url=(
-                await self.store.presigned_get(evidence.thumbnail_key, DOWNLOAD_LINK_TTL) if stored and evidence.thumbnail_key else None
-            ),
-        )
+        download_url, thumbnail_url = self._links(evidence)
+        return EvidenceDetail(**evidence_out(evidence).model_dump(), download_url=download_url, thumbnail_url=thumbnail_url)
 
-    async def content(self, evidence_id: uuid.UUID) -> tuple[Evidence, AsyncIterator[bytes]]:
+    async def _stored(self, evidence_id: uuid.UUID) -> Evidence:
         evidence = await self.get(evidence_id)
         if evidence.status != EvidenceStatus.stored:
             raise NotFound("the upload of this evidence has not been completed", code=ErrorCode.EVIDENCE_PENDING)
-        return evidence, self.store.stream(evidence.object_key)
+        return evidence
+
+    async def content(self, evidence_id: uuid.UUID) -> tuple[Evidence, AsyncIterator[bytes]]:
+        """The record and its bytes; the store has answered before the response starts (so a store that is down is
+        a 503, not a broken 200), and no transaction is open while the bytes flow."""
+        evidence = await self._stored(evidence_id)
+        await end_reads(self.session)
+        return evidence, await self.store.open(evidence.object_key)
+
+    async def thumbnail(self, evidence_id: uuid.UUID) -> tuple[Evidence, bytes]:
+        evidence = await self._stored(evidence_id)
+        if evidence.thumbnail_key is None:
+            raise NotFound("this evidence has no thumbnail (only photos have one)")
+        await end_reads(self.session)
+        return evidence, await self.store.get_bytes(evidence.thumbnail_key)
