@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
@@ -34,6 +34,7 @@ from backend.hazards.controller import HazardController, lookbacks_due, stats_ha
 from backend.health import health
 from backend.http import API_PREFIX
 from backend.inspections.controller import InspectionController
+from backend.limits import LimitedRequest, request_guard
 from backend.openapi import document_errors
 from backend.settings import Settings, get_settings
 from backend.storage import ObjectStore, S3Config
@@ -66,10 +67,15 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def _request_id_outermost(app_config: AppConfig) -> AppConfig:
-    """Runs after the auth plugin has added its middleware, so even a 401 carries the request id."""
-    app_config.middleware.insert(0, request_id_middleware)
-    return app_config
+def _outermost(settings: Settings) -> Callable[[AppConfig], AppConfig]:
+    """Runs after the auth plugin has added its middleware: the request id first, so even a 401 carries it, then the
+    checks of the request line and headers, so a malformed request is refused before authentication."""
+
+    def arrange(app_config: AppConfig) -> AppConfig:
+        app_config.middleware[:0] = [request_id_middleware, request_guard(settings.max_header_bytes)]
+        return app_config
+
+    return arrange
 
 
 def _host_and_tls(endpoint: str, default_secure: bool) -> tuple[str, bool]:
@@ -199,7 +205,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "actor": Provide(provide_actor, sync_to_thread=False),
         },
         exception_handlers={**exception_handlers, **lost_race_handlers},  # type: ignore[dict-item]
-        on_app_init=[jwt_auth.on_app_init, _request_id_outermost],
+        on_app_init=[jwt_auth.on_app_init, _outermost(settings)],
         plugins=[SafetyCLIPlugin()],
         openapi_config=OpenAPIConfig(
             title="安全生产执法检查与隐患排查治理 API",
@@ -208,7 +214,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/schema",
             render_plugins=docs_plugins,
         ),
-        request_max_body_size=settings.max_upload_bytes,
+        # JSON bodies; the login, a batch of results and the evidence upload set their own (backend/limits.py)
+        request_max_body_size=settings.max_json_body_bytes,
+        request_class=LimitedRequest,
         debug=False,
     )
     document_errors(app)  # problem details and binary media types in the OpenAPI document

@@ -115,6 +115,19 @@ def _ensure_admin_password(settings: Any) -> None:
     click.echo(f"ADMIN_PASSWORD not set: admin '{settings.admin_username}' uses the password in {path}")
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """Where and how uvicorn serves. The h11 parser, because it bounds what it buffers of an incomplete request
+    (httptools, uvicorn's default when installed, buffers a header block of any size): a request line and headers
+    larger than MAX_HEADER_BYTES are refused with 400 before the app sees them. The app itself answers 431 for a
+    header block over the same limit that reached it another way (another server, a proxy)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "http": "h11",
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+    }
+
+
 def serve_forever(demo: bool) -> None:
     import uvicorn
 
@@ -141,7 +154,7 @@ def serve_forever(demo: bool) -> None:
     try:
         settings = get_settings()
         click.echo(f"serving on http://{settings.host}:{settings.port}  (OpenAPI: /schema, health: /health)")
-        uvicorn.run("backend.app:create_app", factory=True, host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run("backend.app:create_app", factory=True, log_level="info", **uvicorn_options(settings))
     finally:
         if embedded is not None:
             embedded.stop()

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -96,6 +97,8 @@ class ErrorCode(StrEnum):
     # 429
     TOO_MANY_REQUESTS = "too_many_requests"
     LOGIN_THROTTLED = "login_throttled"
+    # 431
+    HEADERS_TOO_LARGE = "headers_too_large"
     # 5xx
     INTERNAL_ERROR = "internal_error"
     SERVICE_UNAVAILABLE = "service_unavailable"
@@ -244,7 +247,10 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
         "document cannot be made for it.",
     ),
     E.PAYLOAD_TOO_LARGE: ErrorSpec(
-        413, "Payload too large", "The request body exceeds the server's limit (MAX_UPLOAD_BYTES); send a smaller body."
+        413,
+        "Payload too large",
+        "The request body exceeds the operation's limit (4 KiB for the login, MAX_JSON_BODY_BYTES for JSON bodies, "
+        "8 MiB for a batch of results, MAX_UPLOAD_BYTES for an upload); send a smaller body or split the batch.",
     ),
     E.FILE_TOO_LARGE: ErrorSpec(
         413, "File too large", "The evidence file is larger than its kind allows (the detail gives the limit); send a smaller file."
@@ -321,6 +327,11 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
         "Login throttled",
         "Too many failed logins for this username from this address; wait the seconds the detail gives before trying again.",
     ),
+    E.HEADERS_TOO_LARGE: ErrorSpec(
+        431,
+        "Request header fields too large",
+        "The request line and headers together exceed the server's limit (MAX_HEADER_BYTES); send fewer or shorter headers.",
+    ),
     E.INTERNAL_ERROR: ErrorSpec(
         500, "Internal server error", "An unexpected server error, logged under the request id; report `request_id` if it persists."
     ),
@@ -361,6 +372,7 @@ _DEFAULT_CODES: dict[int, ErrorCode] = {
     415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
     422: ErrorCode.VALIDATION_ERROR,
     429: ErrorCode.TOO_MANY_REQUESTS,
+    431: ErrorCode.HEADERS_TOO_LARGE,
     500: ErrorCode.INTERNAL_ERROR,
     503: ErrorCode.SERVICE_UNAVAILABLE,
 }
@@ -444,7 +456,7 @@ def problem(status: int, code: ErrorCode | str, title: str, detail: str, request
         "title": title,
         "detail": detail,
         "code": str(code),
-        "instance": request.url.path,
+        "instance": quote(request.url.path, safe="/"),  # a URI reference, also for a path with spaces or Chinese
     }
     headers: dict[str, str] = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     request_id = request.scope.get("state", {}).get("request_id")
@@ -455,11 +467,21 @@ def problem(status: int, code: ErrorCode | str, title: str, detail: str, request
     return Response(content=body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-def _field_name(error: dict[str, Any]) -> str | None:
+def _field_name(error: dict[str, Any], request: Request | None = None) -> str | None:
+    """The input as the client names it: a parameter declared under another name (`QueryParameter(name="date")`
+    for the argument `on`) is reported under its wire name."""
     key = error.get("key")
-    if key:
-        return str(key)
-    return None
+    if not key:
+        return None
+    if request is not None and error.get("source") in ("query", "path", "header", "cookie"):
+        try:
+            parameter = request.route_handler.parsed_fn_signature.parameters.get(str(key))
+        except Exception:  # no route handler (the request did not reach one): keep the key
+            parameter = None
+        wire_name = getattr(getattr(parameter, "kwarg_definition", None), "name", None) if parameter else None
+        if isinstance(wire_name, str) and wire_name:
+            return wire_name
+    return str(key)
 
 
 def handle_app_error(request: Request, exc: AppError) -> Response[dict]:
@@ -469,7 +491,7 @@ def handle_app_error(request: Request, exc: AppError) -> Response[dict]:
 def handle_validation_exception(request: Request, exc: ValidationException) -> Response[dict]:
     errors = [e for e in (exc.extra or []) if isinstance(e, dict)]
     fields = [
-        {"field": _field_name(e), "message": str(e.get("message", "")).removeprefix("Value error, "), "source": e.get("source")}
+        {"field": _field_name(e, request), "message": str(e.get("message", "")).removeprefix("Value error, "), "source": e.get("source")}
         for e in errors
     ]
     first = next((f["field"] for f in fields if f["field"]), None)

@@ -7,13 +7,14 @@ parameters, methods, request body), so a route added later is documented without
 
 | status | documented for |
 | --- | --- |
-| 400 | operations with a request body or any parameter |
+| 400 | every operation (a query string or header with control characters is refused on any route) |
 | 401 | operations not excluded from authentication (`PUBLIC_PATHS`, `exclude_from_auth`) |
 | 403 | operations with guards |
 | 404 | operations with path parameters |
 | 409, 422 | POST, PUT, PATCH and DELETE |
 | 413 | operations with a request body (evidence uploads meet it in earnest) |
 | 429 | the login |
+| 431 | every operation (the request line and headers are bounded) |
 | 503 | every operation |
 
 Each response is `application/problem+json` referencing the `Problem` component; its description lists the registry
@@ -51,6 +52,7 @@ from litestar.routes import HTTPRoute
 
 from backend.auth import PUBLIC_PATHS
 from backend.errors import ERRORS, PROBLEM_MEDIA_TYPE, ErrorCode, codes_for_status
+from backend.wire import TEXT_PATTERN, Input
 
 PROBLEM_SCHEMA = "Problem"
 PROBLEM_REF = f"#/components/schemas/{PROBLEM_SCHEMA}"
@@ -59,6 +61,7 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUTH_EXCLUDE_OPT = "exclude_from_auth"  # the opt key Litestar's auth middleware skips (its default)
 AUTH_EXEMPT_METHODS = frozenset({"OPTIONS", "HEAD"})  # JWTAuth's default exclude_http_methods
 PROBLEM_STATUSES_OPT = "problem_statuses"
+MEDIA_TYPES_OPT = "media_types"
 
 # Statuses only some routes meet, by path pattern (as in auth.PUBLIC_PATHS): the login checks credentials (401)
 # although it is excluded from authentication, and it is the route the login throttle guards (429).
@@ -68,7 +71,8 @@ ROUTE_STATUSES: dict[str, frozenset[int]] = {
 
 LEADS: dict[int, str] = {
     400: "The request does not fit the schema: a malformed body, or a body, query or path value of the wrong type or "
-    "out of range; `field` names the first offending input and `errors` lists them all.",
+    "out of range, or text with a control character (a NUL byte, or a line break in a single-line field), in a body, "
+    "a query parameter or a header; `field` names the first offending input and `errors` lists them all.",
     401: "Not authenticated: send a valid bearer token (`Authorization: Bearer <token>` from `POST /api/v1/auth/login`).",
     403: "Authenticated, but the caller may not do this.",
     404: "What the path names does not exist or lies outside the caller's scope (existence does not leak).",
@@ -78,6 +82,7 @@ LEADS: dict[int, str] = {
     415: "The body is not in a media type this operation accepts.",
     422: "The request is well-formed but breaks a rule; `field` names the offending input. Nothing was changed.",
     429: "Too many attempts; wait before trying again.",
+    431: "The request line and headers are larger than the server accepts; nothing was read further.",
     500: "An unexpected error; it is logged under `request_id`.",
     503: "A dependency is unavailable: `dependency` names it (`database` or `object_store`); nothing was changed. "
     "Retry after the seconds in `Retry-After`, with backoff.",
@@ -176,9 +181,7 @@ def problem_statuses(route: RouteOperation) -> set[int]:
     """The error statuses an operation may answer with problem details."""
     operation, handler = route.operation, route.handler
     has_body = operation.request_body is not None
-    statuses = {503}
-    if has_body or operation.parameters:
-        statuses.add(400)
+    statuses = {400, 431, 503}
     if not is_public(route.method, route.path, handler):
         statuses.add(401)
     if handler.resolve_guards():
@@ -231,12 +234,14 @@ def binary_media_type(handler: HTTPRouteHandler) -> str | None:
 
 
 def document_binary(route: RouteOperation) -> None:
+    """A binary answer's media type; a handler whose answers come in several names them with `opt={"media_types": [...]}`."""
     media_type = binary_media_type(route.handler)
     responses = route.operation.responses or {}
     success = responses.get(str(route.handler.status_code))
     if media_type is None or not isinstance(success, OpenAPIResponse):
         return
-    success.content = {media_type: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))}
+    media_types = route.handler.opt.get(MEDIA_TYPES_OPT) or (media_type,)
+    success.content = {m: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)) for m in media_types}
 
 
 def document_problems(route: RouteOperation) -> None:
@@ -251,11 +256,51 @@ def document_problems(route: RouteOperation) -> None:
     route.operation.responses = responses
 
 
+def _input_models() -> list[type[Input]]:
+    found, todo = [], [Input]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def _string_member(schema: Schema) -> Schema | None:
+    """The string schema of a property: itself, or the string member of a `oneOf` with null."""
+    if schema.type == OpenAPIType.STRING:
+        return schema
+    members = [m for m in schema.one_of or () if isinstance(m, Schema) and m.type == OpenAPIType.STRING]
+    return members[0] if len(members) == 1 else None
+
+
+def document_inputs(openapi: OpenAPI) -> None:
+    """What Litestar leaves out of the request schemas it generates from the `Input` models: that they take no other
+    members (`additionalProperties: false`, as `extra="forbid"` enforces) and the patterns their text fields must
+    match. Taken from pydantic's own schema of each model, so the document says what validation does."""
+    components = openapi.components.schemas or {}
+    by_title = {schema.title: schema for schema in components.values() if isinstance(schema, Schema) and schema.title}
+    for model in _input_models():
+        component = by_title.get(model.__name__)
+        if component is None:
+            continue
+        component.additional_properties = False
+        own = model.model_json_schema(mode="validation").get("properties", {})
+        for name, prop in (component.properties or {}).items():
+            spec = own.get(name, {})
+            strings = [m for m in (spec, *spec.get("anyOf", ())) if m.get("type") == "string"]
+            target = _string_member(prop) if isinstance(prop, Schema) else None
+            if len(strings) != 1 or target is None or target.format or target.enum:
+                continue
+            # free text takes no control character but tab and line breaks (`Input`), a `Line` none at all
+            target.pattern = strings[0].get("pattern") or TEXT_PATTERN
+
+
 def document_errors(app: Litestar) -> OpenAPI:
     """Complete the app's OpenAPI document in place (once) and return it."""
     openapi = app.openapi_schema
     if openapi.components.schemas and PROBLEM_SCHEMA in openapi.components.schemas:
         return openapi
+    document_inputs(openapi)
     openapi.components.schemas = {**(openapi.components.schemas or {}), PROBLEM_SCHEMA: problem_schema()}
     for route in route_operations(app, openapi):
         document_problems(route)

@@ -55,6 +55,8 @@ class Settings:
     max_photo_bytes: int
     max_document_bytes: int
     timezone: str
+    max_json_body_bytes: int = 1024**2
+    max_header_bytes: int = 16 * 1024
     login_max_failures: int = 5
     login_window_seconds: int = 300
     checklists_dir: Path = field(default=PROJECT_ROOT / "checklists")
@@ -94,6 +96,8 @@ class Settings:
             max_photo_bytes=int(_env("MAX_PHOTO_BYTES", str(40 * 1024**2))),
             max_document_bytes=int(_env("MAX_DOCUMENT_BYTES", str(100 * 1024**2))),
             timezone=_env("TIMEZONE", "Asia/Shanghai"),
+            max_json_body_bytes=int(_env("MAX_JSON_BODY_BYTES", str(1024**2))),
+            max_header_bytes=int(_env("MAX_HEADER_BYTES", str(16 * 1024))),
             checklists_dir=Path(_env("CHECKLISTS_DIR", str(PROJECT_ROOT / "checklists"))),
             s3_public_endpoint=_env("S3_PUBLIC_ENDPOINT"),
             s3_connect_timeout=float(_env("S3_CONNECT_TIMEOUT", "2")),

@@ -68,7 +68,7 @@ async def test_feed_is_ordered_resumable_and_scoped(world: World, tmp_path: Path
     assert other.json()["id"] in seen_by_b and hazard.json()["id"] not in seen_by_b and inspection["id"] not in seen_by_b
     city = {c["id"] for c in (await drain(world, "inspector_city"))[0]}
     assert {inspection["id"], hazard.json()["id"], other.json()["id"]} <= city
-    assert_problem(await world.get("inspector_a1", "/api/v1/sync/changes", params={"since": "not-a-cursor"}), 422, field="since")
+    assert_problem(await world.get("inspector_a1", "/api/v1/sync/changes", params={"since": "not-a-cursor"}), 400, field="since")
     assert_problem(await world.client.get("/api/v1/sync/changes"), 401)
 
 

@@ -15,7 +15,8 @@ from backend.accounts.service import AccountService, agency_out, enterprise_out,
 from backend.audit import Actor
 from backend.auth import issue_token, requires_role
 from backend.errors import ErrorCode, Unauthorized
-from backend.pagination import DEFAULT_LIMIT, Page
+from backend.limits import LOGIN_MAX_BODY_BYTES
+from backend.pagination import DEFAULT_LIMIT, Cursor, Page
 from backend.vocabulary import Role, Topic
 
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
@@ -31,7 +32,13 @@ class AuthController(Controller):
     tags = ["accounts"]
     dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
 
-    @post("/login", exclude_from_auth=True, status_code=200, summary="Log in and receive a bearer token")
+    @post(
+        "/login",
+        exclude_from_auth=True,
+        status_code=200,
+        request_max_body_size=LOGIN_MAX_BODY_BYTES,  # anyone may call it: never read more than a login needs
+        summary="Log in and receive a bearer token",
+    )
     async def login(self, request: Request[Any, Any, Any], data: JSONBody[LoginIn], db_session: NamedDependency[AsyncSession]) -> LoginOut:
         state = request.app.state
         client = request.client.host if request.client else "unknown"
@@ -62,9 +69,7 @@ class AgencyController(Controller):
         return agency_out(await accounts.create_agency(data))
 
     @get("/", summary="Agencies in the caller's scope (an enterprise user: the agency that supervises it)")
-    async def list(
-        self, accounts: NamedDependency[AccountService], cursor: FromQuery[str | None] = None, limit: Limit = DEFAULT_LIMIT
-    ) -> Page[AgencyOut]:
+    async def list(self, accounts: NamedDependency[AccountService], cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT) -> Page[AgencyOut]:
         return await accounts.list_agencies(cursor, limit)
 
 
@@ -86,7 +91,7 @@ class UserController(Controller):
         self,
         accounts: NamedDependency[AccountService],
         role: FromQuery[Role | None] = None,
-        cursor: FromQuery[str | None] = None,
+        cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
     ) -> Page[UserOut]:
         return await accounts.list_users(role, cursor, limit)
@@ -107,7 +112,7 @@ class EnterpriseController(Controller):
         accounts: NamedDependency[AccountService],
         topic: FromQuery[Topic | None] = None,
         q: Annotated[str | None, QueryParameter(max_length=100)] = None,
-        cursor: FromQuery[str | None] = None,
+        cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
     ) -> Page[EnterpriseOut]:
         return await accounts.list_enterprises(topic, q, cursor, limit)

@@ -10,11 +10,11 @@ from pydantic import Field, field_validator
 
 from backend.accounts.credit_code import credit_code_error
 from backend.vocabulary import Role, Topic
-from backend.wire import Input, Output
+from backend.wire import Input, Line, Output
 
 
 class LoginIn(Input):
-    username: str = Field(min_length=1, max_length=150)
+    username: Line = Field(min_length=1, max_length=150)
     password: str = Field(min_length=1, max_length=200)
 
 
@@ -36,7 +36,7 @@ class LoginOut(Output):
 
 
 class AgencyIn(Input):
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
     region_code: str = Field(pattern=r"^\d{6}(\d{3}(\d{3})?)?$", description="行政区划代码 (6, 9 or 12 digits)")
     parent_id: uuid.UUID | None = None
 
@@ -52,11 +52,11 @@ class AgencyOut(Output):
 class UserIn(Input):
     username: str = Field(min_length=3, max_length=150, pattern=r"^[A-Za-z0-9_.@-]+$")
     password: str = Field(min_length=10, max_length=200)
-    display_name: str = Field(min_length=1, max_length=100)
+    display_name: Line = Field(min_length=1, max_length=100)
     role: Role
     agency_id: uuid.UUID | None = None
     enterprise_id: uuid.UUID | None = None
-    certificate_no: str | None = Field(default=None, min_length=1, max_length=64, description="执法证号")
+    certificate_no: Line | None = Field(default=None, min_length=1, max_length=64, description="执法证号")
 
 
 class Location(Input):
@@ -65,14 +65,14 @@ class Location(Input):
 
 
 class EnterpriseIn(Input):
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
     credit_code: str = Field(description="统一社会信用代码 (GB 32100-2015), 18 characters with a valid check character")
     topics: list[Topic] = Field(min_length=1, max_length=len(Topic))
     agency_id: uuid.UUID
-    address: str = Field(min_length=1, max_length=300)
+    address: Line = Field(min_length=1, max_length=300)
     location: Location | None = None
-    principal: str | None = Field(default=None, max_length=100, description="主要负责人")
-    safety_manager: str | None = Field(default=None, max_length=100, description="安全管理人员")
+    principal: Line | None = Field(default=None, max_length=100, description="主要负责人")
+    safety_manager: Line | None = Field(default=None, max_length=100, description="安全管理人员")
 
     @field_validator("credit_code")
     @classmethod

@@ -35,7 +35,7 @@ from backend.enforcement.schemas import (
 )
 from backend.enforcement.service import CaseAccess, CaseService, decision_out
 from backend.http import content_disposition, header_value
-from backend.pagination import DEFAULT_LIMIT, Page
+from backend.pagination import DEFAULT_LIMIT, Cursor, Page
 from backend.vocabulary import CaseStatus, Role
 
 
@@ -75,7 +75,7 @@ class CaseController(Controller):
             bool, QueryParameter(description="legal reviewers: major drafts waiting for review on cases they do not handle")
         ] = False,
         handled_by_me: Annotated[bool, QueryParameter(description="cases the caller is a handler of")] = False,
-        cursor: FromQuery[str | None] = None,
+        cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
     ) -> Page[CaseSummary]:
         return await cases.list(
@@ -99,7 +99,7 @@ class CaseController(Controller):
         self,
         case_id: FromPath[uuid.UUID],
         records: NamedDependency[RecordService],
-        cursor: FromQuery[str | None] = None,
+        cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
     ) -> Page[RecordOut]:
         return await records.page(case_id, cursor, limit)
@@ -151,7 +151,9 @@ class CaseController(Controller):
     @get(
         "/{case_id:uuid}/documents/{doc_type:str}",
         media_type="application/pdf",
-        opt={"writes": True},  # the first request of a handler issues and numbers the document
+        # the first request of a handler issues and numbers the document; before that, or before the case reached
+        # the document, 409 (document_not_issued, not_decided, document_unavailable)
+        opt={"writes": True, "problem_statuses": [409]},
         summary="An enforcement document as PDF (issued and numbered once)",
     )
     async def document(
@@ -181,7 +183,7 @@ async def discretion(q: Annotated[str | None, QueryParameter(max_length=100)] = 
 @get("/public/decisions", tags=["public"], exclude_from_auth=True, summary="行政执法公示: decided cases, personal data masked")
 async def public_decision_list(
     db_session: NamedDependency[AsyncSession],
-    cursor: FromQuery[str | None] = None,
+    cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[PublicDecision]:
     return await public_decisions(db_session, cursor, limit)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from backend.accounts.schemas import Location
 from backend.vocabulary import CaseStatus, MeasureType
-from backend.wire import ActionIn, Input, Output
+from backend.wire import DEADLINE_RANGE, INSTANT_RANGE, ActionIn, Deadline, Input, Instant, Line, Output
 from backend.workflow import TimelineEntryOut
 
 RecordKind = Literal["notice", "onsite_check", "feedback", "interview", "sampling", "measure", "delivery", "note"]
@@ -23,7 +23,7 @@ class CaseIn(Input):
     id: uuid.UUID | None = None
     enterprise_id: uuid.UUID
     inspection_id: uuid.UUID | None = None
-    title: str = Field(min_length=1, max_length=300)
+    title: Line = Field(min_length=1, max_length=300)
     handler_ids: list[uuid.UUID] = Field(
         min_length=1, max_length=10, description="the handlers besides the caller, who is always one: at least two certified in all"
     )
@@ -32,7 +32,7 @@ class CaseIn(Input):
 class RecordIn(Input):
     id: uuid.UUID | None = None
     kind: RecordKind
-    occurred_at: AwareDatetime
+    occurred_at: Instant = Field(description=f"when it happened, {INSTANT_RANGE}")
     description: str = Field(min_length=1, max_length=20000)
     evidence_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
     location: Location | None = None
@@ -86,8 +86,8 @@ class DiscretionOut(Output):
 
 class MeasureIn(Input):
     type: MeasureType
-    amount: int | None = Field(default=None, ge=0, description="yuan")
-    basis_id: str = Field(min_length=1, max_length=40, description="a discretion table entry")
+    amount: int | None = Field(default=None, ge=0, le=10**12, description="yuan")
+    basis_id: Line = Field(min_length=1, max_length=40, description="a discretion table entry")
 
 
 class DecisionIn(ActionIn):
@@ -133,9 +133,9 @@ class LegalReviewOut(Output):
 
 
 class ExtensionIn(ActionIn):
-    until: date | AwareDatetime = Field(description="the new last day for the decision")
+    until: Deadline = Field(description=f"the new last day for the decision, {DEADLINE_RANGE}")
     reason: str = Field(min_length=1, max_length=4000)
-    approved_by: str = Field(min_length=1, max_length=100, description="the agency head who approved it (负责人)")
+    approved_by: Line = Field(min_length=1, max_length=100, description="the agency head who approved it (负责人)")
 
 
 class DocumentOut(Output):

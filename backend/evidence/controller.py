@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.audit import Actor
 from backend.auth import requires_role
 from backend.errors import ErrorCode, InvalidInput, ValidationFailed
-from backend.evidence.schemas import EvidenceDetail, EvidenceFields, EvidenceOut, UploadIn, UploadOut
+from backend.evidence.schemas import MEDIA_TYPE, SERVED_MEDIA_TYPES, EvidenceDetail, EvidenceFields, EvidenceOut, UploadIn, UploadOut
 from backend.evidence.service import UPLOAD_LINK_TTL, EvidenceService, evidence_out, size_limit
 from backend.evidence.upload import receive_multipart
+from backend.limits import bounded, refuse_announced
 
 
 def provide_evidence_service(
@@ -63,11 +65,20 @@ class EvidenceController(Controller):
     tags = ["evidence"]
     dependencies = {"evidence": Provide(provide_evidence_service, sync_to_thread=False)}
 
-    @post("/", guards=UPLOADERS, operation_class=MultipartEvidenceOperation, summary="Upload evidence (multipart, streamed)")
+    @post(
+        "/",
+        guards=UPLOADERS,
+        operation_class=MultipartEvidenceOperation,
+        request_max_body_size=None,  # MAX_UPLOAD_BYTES, which comes from the settings, is enforced below
+        summary="Upload evidence (multipart, streamed)",
+    )
     async def upload(self, request: Request[Any, Any, Any], evidence: NamedDependency[EvidenceService]) -> Response[EvidenceOut]:
         settings = request.app.state.settings
+        refuse_announced(request, settings.max_upload_bytes)
         fields, received = await receive_multipart(
-            request.stream(), request.headers.get("content-type", ""), lambda f: size_limit(settings, f.get("kind"))
+            bounded(request.stream(), settings.max_upload_bytes),
+            request.headers.get("content-type", ""),
+            lambda f: size_limit(settings, f.get("kind")),
         )
         try:
             if received is None:
@@ -98,13 +109,24 @@ class EvidenceController(Controller):
     async def detail(self, evidence_id: FromPath[uuid.UUID], evidence: NamedDependency[EvidenceService]) -> EvidenceDetail:
         return await evidence.detail(evidence_id)
 
-    @get("/{evidence_id:uuid}/content", summary="The original bytes")
+    @get(
+        "/{evidence_id:uuid}/content",
+        opt={"media_types": SERVED_MEDIA_TYPES},  # each original in its own media type (image/jpeg, video/mp4, ...)
+        summary="The original bytes, in the media type judged from them (or declared for a presigned upload)",
+    )
     async def content(self, evidence_id: FromPath[uuid.UUID], evidence: NamedDependency[EvidenceService]) -> Stream:
         record, chunks = await evidence.content(evidence_id)
         return Stream(
             chunks,
-            media_type=record.content_type,
-            headers={"Content-Length": str(record.size), "ETag": f'"{record.sha256}"', "X-Content-SHA256": record.sha256 or ""},
+            # a content type declared for a presigned upload is checked on the way in; one that predates the check
+            # must not reach the header block
+            media_type=record.content_type if re.match(MEDIA_TYPE, record.content_type) else "application/octet-stream",
+            headers={
+                "Content-Length": str(record.size),
+                "ETag": f'"{record.sha256}"',
+                "X-Content-SHA256": record.sha256 or "",
+                "X-Content-Type-Options": "nosniff",  # served as declared, never guessed into something else
+            },
         )
 
     @get("/{evidence_id:uuid}/thumbnail", media_type="image/jpeg", summary="The photo's thumbnail (JPEG, at most 320 px)")

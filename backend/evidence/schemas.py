@@ -6,11 +6,22 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
-from backend.wire import Input
+from backend.wire import INSTANT_RANGE, Input, Instant
 
 EvidenceKind = Literal["photo", "audio", "video", "document"]
+# What a declared content type may be for each kind: the original is served back in it, so a "video" is never text/html.
+KIND_MEDIA_TYPES: dict[str, tuple[str, ...]] = {
+    "photo": ("image/",),
+    "audio": ("audio/",),
+    "video": ("video/",),
+    "document": ("application/pdf",),
+}
+# What GET /evidence/{id}/content answers in (octet-stream for a content type stored before it was checked)
+SERVED_MEDIA_TYPES = ("image/*", "audio/*", "video/*", "application/pdf", "application/octet-stream")
+# RFC 6838 type/subtype (no parameters): the content type is sent back as a header when the file is read
+MEDIA_TYPE = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}$"
 
 
 class Owner(Input):
@@ -30,7 +41,7 @@ class EvidenceFields(Owner):
 
     id: uuid.UUID | None = None
     kind: EvidenceKind
-    captured_at: AwareDatetime | None = None
+    captured_at: Instant | None = Field(default=None, description=f"when it was taken, {INSTANT_RANGE}; else EXIF")
     lat: float | None = Field(default=None, ge=-90, le=90)
     lng: float | None = Field(default=None, ge=-180, le=180)
 
@@ -44,11 +55,27 @@ class EvidenceFields(Owner):
 class UploadIn(Input):
     id: uuid.UUID | None = None
     kind: EvidenceKind
-    content_type: str = Field(min_length=3, max_length=100)
-    size: int = Field(ge=1)
+    content_type: str = Field(
+        min_length=3,
+        max_length=100,
+        pattern=MEDIA_TYPE,
+        description="type/subtype, as the file is served back: image/* for a photo, audio/* for audio, video/* for a video, "
+        "application/pdf for a document",
+    )
+    size: int = Field(ge=1, le=2**50, description="bytes; at most the limit of its kind")
+
+    @field_validator("content_type")
+    @classmethod
+    def _content_type_of_kind(cls, value: str, info: ValidationInfo) -> str:
+        value = value.lower()
+        allowed = KIND_MEDIA_TYPES.get(info.data.get("kind", ""), ())
+        if allowed and not value.startswith(allowed):
+            raise ValueError(f"a {info.data['kind']} is declared as {' or '.join(allowed)}")
+        return value
+
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     owner: Owner
-    captured_at: AwareDatetime | None = None
+    captured_at: Instant | None = Field(default=None, description=f"when it was taken, {INSTANT_RANGE}")
     lat: float | None = Field(default=None, ge=-90, le=90)
     lng: float | None = Field(default=None, ge=-180, le=180)
 

@@ -27,7 +27,7 @@ from backend.hazards.schemas import (
 )
 from backend.hazards.service import HazardService, hazard_detail
 from backend.hazards.stats import GroupBy, hazard_stats
-from backend.pagination import DEFAULT_LIMIT, Page
+from backend.pagination import DEFAULT_LIMIT, Cursor, Page
 from backend.vocabulary import HazardLevel, HazardStatus, Role, Topic
 
 
@@ -71,7 +71,7 @@ class HazardController(Controller):
         level: FromQuery[HazardLevel | None] = None,
         topic: FromQuery[Topic | None] = None,
         overdue: FromQuery[bool | None] = None,
-        cursor: FromQuery[str | None] = None,
+        cursor: Cursor = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = DEFAULT_LIMIT,
     ) -> Page[HazardOut]:
         return await hazards.list(
@@ -147,7 +147,7 @@ class HazardController(Controller):
 )
 async def lookbacks_due(
     hazards: NamedDependency[HazardService],
-    cursor: FromQuery[str | None] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, QueryParameter(ge=1, le=200)] = DEFAULT_LIMIT,
 ) -> Page[HazardOut]:
     return await hazards.due_lookbacks(cursor, limit)

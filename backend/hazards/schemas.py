@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from backend.vocabulary import HazardLevel, HazardSource, HazardStatus, Topic
-from backend.wire import ActionIn, Input, Output
+from backend.wire import DEADLINE_RANGE, ActionIn, Deadline, Input, Line, Output
 from backend.workflow import TimelineEntryOut
 
-DEADLINE = "a date means the end of that day in the agencies' zone (Asia/Shanghai)"
+DEADLINE = f"a date means the end of that day in the agencies' zone (Asia/Shanghai); {DEADLINE_RANGE}"
 
 
 class HazardIn(Input):
@@ -20,16 +20,16 @@ class HazardIn(Input):
     enterprise_id: uuid.UUID
     level: HazardLevel
     description: str = Field(min_length=1, max_length=4000)
-    item_code: str | None = Field(default=None, max_length=40)
+    item_code: Line | None = Field(default=None, max_length=40)
     checklist_id: uuid.UUID | None = None
     evidence_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
-    deadline: date | AwareDatetime | None = Field(default=None, description=DEADLINE)
+    deadline: Deadline | None = Field(default=None, description=DEADLINE)
 
 
 class OrderIn(ActionIn):
     """责令限期整改: the first order starts the rectification; a later one is the only way to extend it."""
 
-    deadline: date | AwareDatetime = Field(description=DEADLINE)
+    deadline: Deadline = Field(description=DEADLINE)
     measures: str = Field(min_length=1, max_length=4000)
 
 
@@ -39,8 +39,8 @@ class GovernancePlanIn(ActionIn):
     objective: str = Field(min_length=1, max_length=4000)
     measures: str = Field(min_length=1, max_length=4000)
     funds: int = Field(ge=0, le=10**12, description="yuan")
-    responsible_person: str = Field(min_length=1, max_length=100)
-    deadline: date | AwareDatetime = Field(description=DEADLINE)
+    responsible_person: Line = Field(min_length=1, max_length=100)
+    deadline: Deadline = Field(description=DEADLINE)
     safeguards: str = Field(min_length=1, max_length=4000)
 
 
@@ -58,8 +58,8 @@ class LookbackIn(ActionIn):
     outcome: Literal["held", "recurred"]
     note: str = Field(min_length=1, max_length=4000)
     evidence_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
-    deadline: date | AwareDatetime | None = Field(
-        default=None, description="for recurred: the new deadline (default: as long as the first rectification took)"
+    deadline: Deadline | None = Field(
+        default=None, description=f"for recurred: the new deadline (default: as long as the first rectification took); {DEADLINE_RANGE}"
     )
 
 

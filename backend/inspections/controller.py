@@ -14,7 +14,8 @@ from backend.audit import Actor
 from backend.auth import requires_role
 from backend.inspections.schemas import InspectionIn, InspectionOut, NoticeIn, ResultsIn, SubmitIn, SubmitOut
 from backend.inspections.service import InspectionService, inspection_out
-from backend.pagination import DEFAULT_LIMIT, Page
+from backend.limits import RESULTS_MAX_BODY_BYTES
+from backend.pagination import DEFAULT_LIMIT, Cursor, Page
 from backend.vocabulary import InspectionStatus, Role
 
 
@@ -41,7 +42,7 @@ class InspectionController(Controller):
         inspections: NamedDependency[InspectionService],
         enterprise_id: FromQuery[uuid.UUID | None] = None,
         status: FromQuery[InspectionStatus | None] = None,
-        cursor: FromQuery[str | None] = None,
+        cursor: Cursor = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = DEFAULT_LIMIT,
     ) -> Page[InspectionOut]:
         return await inspections.list(enterprise_id, status, cursor, limit)
@@ -57,7 +58,12 @@ class InspectionController(Controller):
         await inspections.give_notice(inspection_id, data)
         return inspection_out(await inspections.get(inspection_id))
 
-    @put("/{inspection_id:uuid}/results", guards=INSPECTOR_ONLY, summary="Upsert results by (checklist_id, item_code)")
+    @put(
+        "/{inspection_id:uuid}/results",
+        guards=INSPECTOR_ONLY,
+        request_max_body_size=RESULTS_MAX_BODY_BYTES,  # up to 1000 results; larger batches go in parts
+        summary="Upsert results by (checklist_id, item_code)",
+    )
     async def results(
         self, inspection_id: FromPath[uuid.UUID], data: JSONBody[ResultsIn], inspections: NamedDependency[InspectionService]
     ) -> InspectionOut:

@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from backend.vocabulary import HazardLevel, InspectionKind, InspectionStatus
-from backend.wire import Input, Output
+from backend.wire import INSTANT_RANGE, Input, Instant, Line, Output
 
 Outcome = Literal["compliant", "hazard", "not_applicable"]
 AttendeeRole = Literal["principal", "safety_manager", "operator", "expert", "other"]
@@ -34,7 +34,7 @@ class HazardDraft(Input):
 
 class ResultIn(Input):
     checklist_id: uuid.UUID
-    item_code: str = Field(min_length=1, max_length=40)
+    item_code: Line = Field(min_length=1, max_length=40)
     outcome: Outcome
     note: str | None = Field(default=None, max_length=4000)
     evidence_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
@@ -53,7 +53,7 @@ class ResultsIn(Input):
 
 class Attendee(Input):
     role: AttendeeRole
-    name: str = Field(min_length=1, max_length=50)
+    name: Line = Field(min_length=1, max_length=50)
 
 
 class SubmitIn(Input):
@@ -62,7 +62,7 @@ class SubmitIn(Input):
 
 
 class NoticeIn(Input):
-    given_at: AwareDatetime | None = Field(default=None, description="when the 执法告知 was given; default now")
+    given_at: Instant | None = Field(default=None, description=f"when the 执法告知 was given, {INSTANT_RANGE}; default now")
     note: str | None = Field(default=None, max_length=4000)
 
 

@@ -32,7 +32,15 @@ class ChangesOut(Output):
 async def sync_changes(
     db_session: NamedDependency[AsyncSession],
     actor: NamedDependency[Actor],
-    since: Annotated[str | None, QueryParameter(description="next_cursor of the previous call; empty starts over")] = None,
+    since: Annotated[
+        str | None,
+        QueryParameter(
+            pattern=r"^([0-9]{1,19}\.[0-9]{1,19})?$",
+            max_length=39,
+            description="next_cursor of the previous call (`<transaction>.<sequence>`, each within a 64-bit signed "
+            "integer); empty starts over",
+        ),
+    ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 500,
 ) -> ChangesOut:
     changes, next_cursor = await SyncService(db_session, actor).changes(since, limit)

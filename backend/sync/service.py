@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -12,7 +13,7 @@ from sqlmodel import col
 
 from backend.audit import Actor
 from backend.db import is_postgres
-from backend.errors import ValidationFailed
+from backend.pagination import BIGINT_MAX, not_a_cursor
 from backend.sync.models import ChangeLog
 
 # entity name -> loads the current representation of many ids at once, as the phone should store it
@@ -56,14 +57,18 @@ def _visible(actor: Actor) -> Any:
     return public
 
 
+# "<transaction id>.<sequence>", both PostgreSQL bigints (txid 0 on SQLite): plain ASCII digits, no sign, no `_`.
+_SYNC_CURSOR = re.compile(r"^([0-9]{1,19})\.([0-9]{1,19})$", re.ASCII)
+
+
 def _parse_cursor(cursor: str | None) -> tuple[int, int]:
     if not cursor:
         return 0, 0
-    try:
-        txid, seq = cursor.split(".")
-        return int(txid), int(seq)
-    except ValueError as exc:
-        raise ValidationFailed("since is not a cursor this API handed out", field="since") from exc
+    match = _SYNC_CURSOR.match(cursor)
+    txid, seq = (int(match.group(1)), int(match.group(2))) if match else (-1, -1)
+    if not (0 <= txid <= BIGINT_MAX and 0 <= seq <= BIGINT_MAX):
+        raise not_a_cursor("since")
+    return txid, seq
 
 
 class SyncService:
