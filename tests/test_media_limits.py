@@ -16,6 +16,7 @@ import io
 import random
 import resource
 import struct
+import tempfile
 import threading
 import time
 import zlib
@@ -266,6 +267,17 @@ async def test_a_png_over_the_limit_is_422_through_the_api(world: World, bucket)
     assert bucket.keys() == before
 
 
+async def test_a_png_under_the_limits_is_stored_unchanged(world: World, bucket) -> None:
+    inspection = await start_inspection(world)
+    screenshot = io.BytesIO()
+    Image.new("RGBA", (1080, 2400), (20, 200, 90, 255)).save(screenshot, format="PNG")
+    response = await upload(world, "inspector_a1", screenshot.getvalue(), filename="shot.png", inspection_id=inspection["id"])
+    assert response.status_code == 201, response.text
+    record = response.json()
+    assert (record["content_type"], record["width"], record["height"]) == ("image/png", 1080, 2400)
+    assert bucket.read(f"originals/{record['sha256'][:2]}/{record['sha256']}") == screenshot.getvalue()
+
+
 def test_the_limits_depend_on_whether_the_decode_can_be_scaled(monkeypatch: pytest.MonkeyPatch) -> None:
     media.configure(PhotoLimits(max_pixels=2_000_000, max_full_decode_pixels=500_000, decodes=2))
     try:
@@ -314,6 +326,19 @@ def test_pngs_of_every_mode_get_an_rgb_thumbnail(make: Callable[[], Image.Image]
     facts = inspect_photo(io.BytesIO(buffer.getvalue()))
     thumb = Image.open(io.BytesIO(facts.thumbnail))
     assert (facts.content_type, facts.width, thumb.mode, thumb.size) == ("image/png", 500, "RGB", (320, 256)), mode
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_the_callers_file_stays_open_for_the_store(fmt: str) -> None:
+    """The original is stored from the same spooled file after the decode: Pillow must not close it."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (10, 20, 30)).save(buffer, format=fmt)
+    with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spooled:  # as upload.py receives it
+        spooled.write(buffer.getvalue())
+        spooled.seek(0)
+        inspect_photo(spooled)
+        spooled.seek(0)
+        assert spooled.read() == buffer.getvalue()
 
 
 def test_a_multi_picture_jpeg_is_a_jpeg() -> None:

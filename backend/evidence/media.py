@@ -293,15 +293,21 @@ def _check_size(image: Image.Image, limits: PhotoLimits) -> bool:
     return scaled
 
 
+def _release(image: Image.Image) -> None:
+    """Free the decoded pixels now. `ImageFile.close` would also close the caller's file, which is still needed."""
+    Image.Image.close(image)
+
+
 def _thumbnail(image: Image.Image, orientation: int) -> bytes:
-    """A JPEG of at most THUMBNAIL_SIZE, upright. `image` is decoded (possibly at draft scale) and is closed here."""
+    """A JPEG of at most THUMBNAIL_SIZE, upright. `image` is decoded (possibly at draft scale); its pixels are
+    released here, as soon as they are no longer needed."""
     if image.mode in ("RGB", "L"):
         small = image
         small.thumbnail(THUMBNAIL_SIZE, THUMBNAIL_FILTER)  # in place: the full-size pixels are freed
     else:  # alpha, palette, 16-bit, CMYK: resample in RGB(A), so colours and transparency average correctly
         alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
         small = image.convert("RGBA" if alpha else "RGB")
-        image.close()
+        _release(image)
         small.thumbnail(THUMBNAIL_SIZE, THUMBNAIL_FILTER)
         if alpha:
             flat = Image.new("RGB", small.size, (255, 255, 255))
@@ -311,8 +317,8 @@ def _thumbnail(image: Image.Image, orientation: int) -> bytes:
         small = small.transpose(UPRIGHT[orientation])
     buffer = io.BytesIO()
     small.save(buffer, format="JPEG", quality=THUMBNAIL_QUALITY)
-    small.close()
-    image.close()
+    _release(small)
+    _release(image)
     return buffer.getvalue()
 
 
