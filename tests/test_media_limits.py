@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import io
 import random
 import resource
@@ -20,7 +21,7 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -30,7 +31,9 @@ from PIL.TiffImagePlugin import IFDRational
 
 from backend.errors import ValidationFailed
 from backend.evidence import media
+from backend.evidence import upload as upload_module
 from backend.evidence.media import PhotoLimits, inspect_photo
+from backend.evidence.upload import receive_multipart
 from tests.helpers import World, assert_problem, start_inspection, upload
 from tests.media import jpeg, png_bomb
 
@@ -333,7 +336,7 @@ def test_the_callers_file_stays_open_for_the_store(fmt: str) -> None:
     """The original is stored from the same spooled file after the decode: Pillow must not close it."""
     buffer = io.BytesIO()
     Image.new("RGB", (640, 480), (10, 20, 30)).save(buffer, format=fmt)
-    with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spooled:  # as upload.py receives it
+    with tempfile.TemporaryFile() as spooled:  # as upload.py keeps a file over SPOOL_BYTES (smaller ones: a BytesIO)
         spooled.write(buffer.getvalue())
         spooled.seek(0)
         inspect_photo(spooled)
@@ -392,3 +395,62 @@ async def test_decodes_at_once_are_bounded(world: World, monkeypatch: pytest.Mon
     assert probe.calls == 6
     assert probe.most == decodes  # reached, never passed
     assert media.decode_limiter().borrowed_tokens == 0
+
+
+# --- receiving: in memory up to SPOOL_BYTES, then a temporary file ---------------------------------------------------
+
+
+def multipart_body(boundary: str, content: bytes, chunk: int) -> list[bytes]:
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\nphoto\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return [body[i : i + chunk] for i in range(0, len(body), chunk)]
+
+
+async def chunks_of(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+@pytest.mark.parametrize(("spool_bytes", "in_memory"), [(1 << 20, True), (50_000, False)])
+async def test_the_file_part_is_hashed_once_and_kept_in_memory_or_on_disk(
+    monkeypatch: pytest.MonkeyPatch, spool_bytes: int, in_memory: bool
+) -> None:
+    monkeypatch.setattr(upload_module, "SPOOL_BYTES", spool_bytes)
+    content = random.Random(5).randbytes(300_000)
+    fields, received = await receive_multipart(
+        chunks_of(multipart_body("b0undary", content, 7_000)), "multipart/form-data; boundary=b0undary", lambda f: 10**6
+    )
+    assert received is not None and fields == {"kind": "photo"}
+    try:
+        assert (received.size, received.sha256, received.filename) == (len(content), hashlib.sha256(content).hexdigest(), "a.jpg")
+        assert isinstance(received.file, io.BytesIO) is in_memory
+        assert received.rewound().read() == content and received.rewound().read() == content
+    finally:
+        received.discard()
+
+
+async def test_a_broken_body_leaves_no_file_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[upload_module.Spool] = []
+    real = upload_module.Spool
+
+    def spy(*args: object) -> upload_module.Spool:
+        opened.append(real(*args))  # type: ignore[arg-type]
+        return opened[-1]
+
+    monkeypatch.setattr(upload_module, "Spool", spy)
+    monkeypatch.setattr(upload_module, "SPOOL_BYTES", 10_000)
+    parts = multipart_body("b0undary", b"x" * 50_000, 4_000)[:-2]  # cut before the closing boundary
+    with pytest.raises(ValidationFailed, match="malformed multipart body"):
+        await receive_multipart(chunks_of(parts), "multipart/form-data; boundary=b0undary", lambda f: 10**6)
+    assert len(opened) == 1 and opened[0].file is not None and opened[0].file.closed
+    with pytest.raises(upload_module.PayloadTooLarge):
+        await receive_multipart(
+            chunks_of(multipart_body("b0undary", b"y" * 50_000, 4_000)), "multipart/form-data; boundary=b0undary", lambda f: 20_000
+        )
+    assert opened[1].file is not None and opened[1].file.closed
