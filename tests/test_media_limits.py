@@ -300,6 +300,16 @@ def test_the_limits_depend_on_whether_the_decode_can_be_scaled(monkeypatch: pyte
         media.configure(PhotoLimits())
 
 
+def test_freed_heap_goes_back_to_the_system_after_a_large_full_decode(monkeypatch: pytest.MonkeyPatch) -> None:
+    trims: list[int] = []
+    monkeypatch.setattr(media, "_malloc_trim", lambda pad: trims.append(pad) or 1)
+    inspect_photo(io.BytesIO(jpeg(2400, 1800)))  # decoded at 1/8 scale: nothing worth giving back
+    inspect_photo(io.BytesIO(big_png(1000, 1000)))  # 1 MP in full: not worth a trim either
+    assert trims == []
+    inspect_photo(io.BytesIO(big_png(2000, 2000)))
+    assert trims == [0]
+
+
 def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAX_PHOTO_PIXELS", "64_000_000")
     monkeypatch.setenv("PHOTO_DECODES", "3")
