@@ -281,7 +281,8 @@ async def test_a_png_under_the_limits_is_stored_unchanged(world: World, bucket) 
     assert bucket.read(f"originals/{record['sha256'][:2]}/{record['sha256']}") == screenshot.getvalue()
 
 
-def test_the_limits_depend_on_whether_the_decode_can_be_scaled(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_limits_depend_on_whether_the_decode_can_be_scaled() -> None:
+    previous = media.LIMITS
     media.configure(PhotoLimits(max_pixels=2_000_000, max_full_decode_pixels=500_000, decodes=2))
     try:
         # A baseline JPEG is decoded at 1/8 scale: allowed up to max_pixels.
@@ -295,9 +296,13 @@ def test_the_limits_depend_on_whether_the_decode_can_be_scaled(monkeypatch: pyte
         Image.new("RGB", (1000, 600), (1, 2, 3)).save(progressive, format="JPEG", progressive=True)
         with pytest.raises(ValidationFailed, match="progressive JPEG image is decoded at full size"):
             inspect_photo(io.BytesIO(progressive.getvalue()))
+        webp = io.BytesIO()
+        Image.new("RGB", (1000, 600), (1, 2, 3)).save(webp, format="WEBP")
+        with pytest.raises(ValidationFailed, match="WEBP image is decoded at full size"):
+            inspect_photo(io.BytesIO(webp.getvalue()))
         assert inspect_photo(io.BytesIO(big_png(700, 700))).width == 700
     finally:
-        media.configure(PhotoLimits())
+        media.configure(previous)
 
 
 def test_freed_heap_goes_back_to_the_system_after_a_large_full_decode(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -395,12 +400,13 @@ async def test_decodes_at_once_are_bounded(world: World, monkeypatch: pytest.Mon
     inspection = await start_inspection(world)
     probe = ConcurrencyProbe(hold=0.15)
     monkeypatch.setattr(media, "inspect_photo", probe)
-    media.configure(replace(media.LIMITS, decodes=decodes))
+    previous = media.LIMITS
+    media.configure(replace(previous, decodes=decodes))
     try:
         photos = [jpeg(320, 240, color=(i * 20, 40, 90)) for i in range(6)]
         responses = await asyncio.gather(*(upload(world, "inspector_a1", p, inspection_id=inspection["id"]) for p in photos))
     finally:
-        media.configure(PhotoLimits())
+        media.configure(previous)
     assert [r.status_code for r in responses] == [201] * 6
     assert probe.calls == 6
     assert probe.most == decodes  # reached, never passed
