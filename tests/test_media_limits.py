@@ -398,7 +398,7 @@ class ConcurrencyProbe:
 @pytest.mark.parametrize("decodes", [1, 2])
 async def test_decodes_at_once_are_bounded(world: World, monkeypatch: pytest.MonkeyPatch, decodes: int) -> None:
     inspection = await start_inspection(world)
-    probe = ConcurrencyProbe(hold=0.15)
+    probe = ConcurrencyProbe(hold=0.3)  # long enough for the other uploads to arrive even on a busy machine
     monkeypatch.setattr(media, "inspect_photo", probe)
     previous = media.LIMITS
     media.configure(replace(previous, decodes=decodes))
