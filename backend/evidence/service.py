@@ -27,7 +27,7 @@ from backend.audit import Actor
 from backend.clock import now
 from backend.enforcement.models import Case
 from backend.errors import Conflict, ErrorCode, Forbidden, NotFound, ValidationFailed
-from backend.evidence.media import PhotoFacts, inspect_photo, read_head, sniff
+from backend.evidence.media import PhotoFacts, inspect_photo_bounded, read_head, sniff
 from backend.evidence.models import Evidence
 from backend.evidence.schemas import EvidenceDetail, EvidenceFields, EvidenceOut, Owner, UploadIn
 from backend.evidence.upload import PayloadTooLarge, ReceivedFile, hash_file
@@ -121,7 +121,7 @@ class EvidenceService:
         content_type = sniffed[1]
         if kind != "photo" or content_type == "image/heic":
             return content_type, None
-        facts = await anyio.to_thread.run_sync(inspect_photo, received.rewound())
+        facts = await inspect_photo_bounded(received.rewound())
         return facts.content_type, facts
 
     async def _stored_already(self, sha256: str) -> bool:
