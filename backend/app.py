@@ -18,7 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from backend.accounts.controller import AgencyController, AuthController, EnterpriseController, UserController
 from backend.accounts.service import AccountService
 from backend.audit import Actor
-from backend.auth import LoginThrottle, make_jwt_auth, provide_actor
+from backend.auth import make_jwt_auth, password_hashing, provide_actor
 from backend.checklists.controller import ChecklistController
 from backend.checklists.service import ChecklistService
 from backend.cli import SafetyCLIPlugin
@@ -97,14 +97,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.store = ObjectStore(store_config(settings))
         app.state.jwt_auth = jwt_auth
-        app.state.login_throttle = LoginThrottle(settings.login_max_failures, settings.login_window_seconds)
+        app.state.passwords = password_hashing(settings)  # argon2 in worker threads, a bounded number at once
         try:
             await app.state.store.ensure_bucket()
         except Exception:  # the service still starts; /health names the store as failing
             logger.exception("object store not reachable at start-up")
         if settings.admin_password:
             async with app.state.sessionmaker() as session:
-                created = await AccountService(session, Actor.system("startup")).ensure_admin(
+                created = await AccountService(session, Actor.system("startup"), app.state.passwords).ensure_admin(
                     settings.admin_username, settings.admin_password
                 )
                 if created:
