@@ -253,3 +253,12 @@ async def test_a_hash_with_older_parameters_is_replaced_at_login(world: World) -
     async with world.app.state.sessionmaker() as session:
         count = select(func.count()).select_from(AuditLog).where(col(AuditLog.action) == "user.password_rehash")
         assert (await session.execute(count)).scalar_one() == 1
+
+
+async def test_odd_usernames_are_wrong_credentials(world: World) -> None:
+    """A username that lengthens when lower-cased, or holds a NUL, is a wrong login like any other, and throttled."""
+    for username in ("İ" * 150, "inspector_b\x00", "\x00"):
+        assert_problem(await login(world.client, username, "guess"), 401, "invalid_credentials")
+    for _ in range(world.app.state.settings.login_max_failures - 1):
+        assert_problem(await login(world.client, "İ" * 150, "guess"), 401)
+    assert_problem(await login(world.client, "İ" * 150, "guess"), 429, "login_throttled")

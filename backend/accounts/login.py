@@ -46,7 +46,7 @@ PRUNE_BATCH = 200
 # First key of pg_advisory_xact_lock(int, int) for the login throttle; the second is derived from the address.
 # (The two-key form has a key space of its own, apart from single-bigint advisory locks.)
 ADVISORY_NAMESPACE = 0x6C6F67  # "log"
-ADDRESS_LENGTH = 64
+USERNAME_LENGTH, ADDRESS_LENGTH = 150, 64  # the columns' lengths
 # Admissions (step 1) running at once in this process. Those for one address wait for each other on the database
 # lock anyway; waiting here instead, without a connection, keeps a burst of logins from taking the whole pool while
 # they queue, so other requests still get connections at once. A few milliseconds each: hundreds a second.
@@ -70,7 +70,8 @@ class Logins:
 
     async def authenticate(self, session: AsyncSession, username: str, password: str, address: str, request_id: str | None) -> User:
         """The user these credentials open; `session` is the request's unit of work (written to on success only)."""
-        key, address = username.lower(), address[:ADDRESS_LENGTH]
+        username = username.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL, and no username has one
+        key, address = username.lower()[:USERNAME_LENGTH], address[:ADDRESS_LENGTH]  # lower() may lengthen it
         user = await self._admit(key, username, address)
         verified = await self.passwords.verify(user.password_hash if user else None, password)
         if user is None or not verified.ok or not user.is_active:
