@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/login_storm.py [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
                                           [--logins 50] [--rounds 3] [--probe-interval-ms 5] [--legacy-hashes]
+                                          [--server-src DIR] [--app module:factory]
 
 Creates its own PostgreSQL database, migrates it with Alembic, adds `--logins` accounts (and one for the prober) by
 COPY, starts an embedded SeaweedFS and the API (uvicorn, one process, the environment's settings otherwise), then:
@@ -10,9 +11,13 @@ COPY, starts an embedded SeaweedFS and the API (uvicorn, one process, the enviro
   `--probe-interval-ms` between them) for the whole run, timing each request;
 - per round, after a quiet second: `--logins` logins with the right passwords (distinct accounts) sent at once, then
   `--logins` logins with random usernames and a wrong password sent at once (each costs one argon2 verification;
-  the throttle's table is emptied before each storm, so none is refused);
+  the throttle's table is emptied before each storm, so none is refused; all come from one address, where an
+  attempt still being checked counts toward LOGIN_MAX_FAILURES_PER_ADDRESS, so `--logins` above 50 needs that raised);
 - for each storm it prints the prober's latency (max, p99, p50) over the requests that started during the storm,
   and the storm's logins per second (all answered / time from the first sent to the last answered).
+
+`--server-src DIR` serves the app from another source tree (an older commit, exported with `git archive`), and
+`--app module:factory` another app factory (for diagnostics), to compare.
 
 Target: the GET's max < 100 ms during a storm. `--legacy-hashes` stores the accounts' hashes with argon2-cffi's
 defaults (RFC 9106's second option, t=3, m=64 MiB, p=4), as accounts made before this change have them: the first

@@ -5,11 +5,12 @@ and a failed attempt is on record whatever the answer:
 
 1. `_admit`, in a short transaction of its own, committed before the password is looked at. Under a lock on the
    client address (PostgreSQL: a transaction-level advisory lock; SQLite: `BEGIN IMMEDIATE`, one writer at a time)
-   it deletes a batch of rows older than the window, counts the failures within the window for the username and
-   address and for the address alone, and then either refuses (`429 login_throttled` with `Retry-After`; argon2
-   never runs) or records this attempt as a failure in advance and reads the account. Counting and recording under
-   one lock is what holds racing guesses to the limit: of 20 at once for one username, 5 are admitted.
-2. The password is verified in a worker thread (`backend.auth.PasswordHashing`); an unknown username costs one
+   it counts the failures within the window for the username and address and for the address alone, reads the
+   account, and then either refuses (`429 login_throttled` with `Retry-After`; argon2 never runs, nothing is
+   written) or records this attempt as a failure in advance and deletes a batch of rows older than the window.
+   Counting and recording under one lock is what holds racing guesses to the limit: of 20 at once for one
+   username, 5 are admitted. (An attempt still being checked counts, for the address too.)
+2. The password is verified in a hashing thread (`backend.auth.PasswordHashing`); an unknown username costs one
    verification as well. A wrong password is `401`, and the failure is already committed.
 3. Only on success, in the request's unit of work: the failures of the username and address (this attempt's
    included) are deleted, and a hash made with other argon2 parameters is replaced, with its audit row.
