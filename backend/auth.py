@@ -1,16 +1,23 @@
-"""Authentication (JWT bearer tokens, argon2 password hashes, login throttling) and the role guards every route uses."""
+"""Authentication (JWT bearer tokens, argon2 password hashes off the event loop) and the role guards every route uses.
+
+The login throttle lives in the database, shared by every process: `backend/accounts/login.py`."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import time
+import os
+import threading
 import uuid
-from collections import defaultdict, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
-from argon2 import PasswordHasher
+import anyio
+from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -21,23 +28,106 @@ from sqlmodel import col
 
 from backend.accounts.models import Agency, User
 from backend.audit import Actor
-from backend.errors import ErrorCode, Forbidden, TooManyRequests
-from backend.settings import Settings
+from backend.errors import ErrorCode, Forbidden
+from backend.settings import ARGON2_MEMORY_KIB, ARGON2_PARALLELISM, ARGON2_TIME_COST, Settings
 
-_hasher = PasswordHasher()
-# Verifying against this keeps a login for an unknown user as slow as one with a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+T = TypeVar("T")
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+@dataclass(frozen=True)
+class Argon2Parameters:
+    """argon2id's costs (the defaults and why: `backend/settings.py`); salt 16 bytes, tag 32 bytes (RFC 9106 §4)."""
+
+    time_cost: int = ARGON2_TIME_COST
+    memory_kib: int = ARGON2_MEMORY_KIB
+    parallelism: int = ARGON2_PARALLELISM
+
+    @classmethod
+    def of(cls, settings: Settings) -> Argon2Parameters:
+        return cls(settings.password_hash_time_cost, settings.password_hash_memory_kib, settings.password_hash_parallelism)
+
+    def hasher(self) -> PasswordHasher:
+        return PasswordHasher(
+            time_cost=self.time_cost,
+            memory_cost=self.memory_kib,
+            parallelism=self.parallelism,
+            hash_len=32,
+            salt_len=16,
+            type=Type.ID,
+        )
 
 
-def verify_password(password_hash: str | None, password: str) -> bool:
+@dataclass(frozen=True)
+class Verified:
+    ok: bool
+    needs_rehash: bool = False  # the hash was made with other parameters than the current ones
+
+
+# How much nicer than the rest of the process the hashing threads run: when the CPUs are busy, the event loop
+# (and the database, on the same machine) go first and the logins wait, instead of the other way round.
+HASHING_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Runs once in each hashing thread. On Linux the nice value belongs to the thread; elsewhere, nothing happens."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + HASHING_NICENESS))
+    except (AttributeError, OSError):  # pragma: no cover - a platform without per-thread priorities
+        pass
+
+
+class PasswordHashing:
+    """argon2 in threads of its own, at most `concurrency` at a time: a burst of logins queues (in the event loop,
+    on `limiter`) for a hashing slot while the event loop goes on serving every other request, and the hashing
+    threads run at a lower priority, so they take only the CPU time nothing else wants.
+
+    One per process and set of parameters (`password_hashing`): the CPUs it shares out are the process's."""
+
+    def __init__(self, parameters: Argon2Parameters, concurrency: int) -> None:
+        self.parameters = parameters
+        self.hasher = parameters.hasher()
+        self.limiter = anyio.CapacityLimiter(concurrency)
+        self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="argon2", initializer=_lower_priority)
+        self._dummy_hash: str | None = None
+
+    async def _in_thread(self, call: Callable[..., T], *args: Any) -> T:
+        async with self.limiter:
+            return await asyncio.get_running_loop().run_in_executor(self._threads, call, *args)
+
+    async def hash(self, password: str) -> str:
+        return await self._in_thread(self.hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> Verified:
+        """Whether `password` matches; without a hash (no such user) one verification is spent all the same, so an
+        unknown username takes as long as a wrong password."""
+        return await self._in_thread(self._verify, password_hash, password)
+
+    def _verify(self, password_hash: str | None, password: str) -> Verified:
+        if self._dummy_hash is None:
+            self._dummy_hash = self.hasher.hash("not-a-real-password")
+        try:
+            self.hasher.verify(password_hash or self._dummy_hash, password)
+        except (VerificationError, InvalidHashError):
+            return Verified(ok=False)
+        if password_hash is None:
+            return Verified(ok=False)
+        return Verified(ok=True, needs_rehash=self.hasher.check_needs_rehash(password_hash))
+
+
+@cache
+def _password_hashing(parameters: Argon2Parameters, concurrency: int) -> PasswordHashing:
+    return PasswordHashing(parameters, concurrency)
+
+
+def password_hashing(settings: Settings) -> PasswordHashing:
+    """The process's hashing for these settings (two apps in one process share the one limiter)."""
+    return _password_hashing(Argon2Parameters.of(settings), settings.password_hash_concurrency)
+
+
+def hash_password(password: str, parameters: Argon2Parameters | None = None) -> str:
+    """Blocking: for scripts, benchmarks and test data only. The service hashes through `PasswordHashing`."""
+    return (parameters or Argon2Parameters()).hasher().hash(password)
 
 
 async def _retrieve_actor(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Actor | None:
@@ -104,31 +194,3 @@ def requires_role(*roles: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], 
 
     guard.__name__ = f"requires_role_{'_'.join(sorted(allowed))}"
     return guard
-
-
-class LoginThrottle:
-    """Counts failed logins per (username, client address) over a sliding window; too many answer 429."""
-
-    def __init__(self, max_failures: int, window_seconds: int) -> None:
-        self.max_failures = max_failures
-        self.window = window_seconds
-        self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
-
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        now = time.monotonic()
-        entries = self._failures[key]
-        while entries and entries[0] < now - self.window:
-            entries.popleft()
-        return entries
-
-    def check(self, username: str, client: str) -> None:
-        entries = self._recent((username.lower(), client))
-        if len(entries) >= self.max_failures:
-            retry = int(entries[0] + self.window - time.monotonic()) + 1
-            raise TooManyRequests(f"too many failed logins for {username}; try again in {retry} s", code=ErrorCode.LOGIN_THROTTLED)
-
-    def failed(self, username: str, client: str) -> None:
-        self._recent((username.lower(), client)).append(time.monotonic())
-
-    def succeeded(self, username: str, client: str) -> None:
-        self._failures.pop((username.lower(), client), None)

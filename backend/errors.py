@@ -325,7 +325,8 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     E.LOGIN_THROTTLED: ErrorSpec(
         429,
         "Login throttled",
-        "Too many failed logins for this username from this address; wait the seconds the detail gives before trying again.",
+        "Too many failed logins for this username from this address, or from this address for any username; wait "
+        "the seconds `Retry-After` (and the detail) gives before trying again.",
     ),
     E.HEADERS_TOO_LARGE: ErrorSpec(
         431,
@@ -396,12 +397,21 @@ class AppError(Exception):
         super().__init_subclass__(**kwargs)
         cls.code = registered(cls.code)
 
-    def __init__(self, detail: str, *, code: ErrorCode | str | None = None, field: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: ErrorCode | str | None = None,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         if code is not None:
             self.code = registered(code)
         self.field = field
+        self.headers = headers or {}  # response headers, such as Retry-After on a 429
         self.extra = extra
 
 
@@ -485,7 +495,9 @@ def _field_name(error: dict[str, Any], request: Request | None = None) -> str | 
 
 
 def handle_app_error(request: Request, exc: AppError) -> Response[dict]:
-    return problem(exc.status, exc.code, exc.title, exc.detail, request, field=exc.field, **exc.extra)
+    response = problem(exc.status, exc.code, exc.title, exc.detail, request, field=exc.field, **exc.extra)
+    response.headers.update(exc.headers)
+    return response
 
 
 def handle_validation_exception(request: Request, exc: ValidationException) -> Response[dict]:

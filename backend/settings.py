@@ -11,6 +11,26 @@ from typing import overload
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+# Password hashing: argon2id with OWASP's minimum configuration (Password Storage Cheat Sheet,
+# https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html: "Argon2id with a minimum
+# configuration of 19 MiB of memory, an iteration count of 2, and 1 degree of parallelism"). RFC 9106 §4 gives two
+# uniformly safe options (t=1, p=4, m=2 GiB; "if much less memory is available", t=3, p=4, m=64 MiB, which is
+# argon2-cffi's default and what hashes made before this setting carry) and otherwise a procedure tailored to the
+# hardware: choose the lanes p each call may use, the memory m each call can afford, then the passes t that fit the
+# time each call can take. On a 2-core server that answers bursts of logins, each call gets one core (p=1, with
+# PASSWORD_HASH_CONCURRENCY calls at once) and a few tens of milliseconds: measured on the 2-vCPU machine of
+# bench/RESULTS.md, t=3/p=4/64 MiB costs 160-175 ms of CPU per hash, this one 20-25 ms. Salt 16 bytes and tag
+# 32 bytes, as RFC 9106 §4 recommends. Hashes made with other parameters still verify and are rehashed at login.
+ARGON2_TIME_COST = 2
+ARGON2_MEMORY_KIB = 19 * 1024
+ARGON2_PARALLELISM = 1
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (its affinity, where the platform tells)."""
+    sched_getaffinity = getattr(os, "sched_getaffinity", None)
+    return len(sched_getaffinity(0)) if sched_getaffinity else os.cpu_count() or 1
+
 
 @overload
 def _env(name: str, default: str) -> str: ...
@@ -19,6 +39,13 @@ def _env(name: str, default: None = None) -> str | None: ...
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+def _positive(name: str, default: int) -> int:
+    value = int(_env(name, str(default)))
+    if value < 1:
+        raise ValueError(f"{name} must be a positive whole number, not {value}")
+    return value
 
 
 def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:
@@ -57,8 +84,13 @@ class Settings:
     timezone: str
     max_json_body_bytes: int = 1024**2
     max_header_bytes: int = 16 * 1024
-    login_max_failures: int = 5
+    login_max_failures: int = 5  # failed logins per username and client address within the window
     login_window_seconds: int = 300
+    login_max_failures_per_address: int = 50  # failed logins per client address, whatever the usernames
+    password_hash_concurrency: int = field(default_factory=cpu_count)  # argon2 runs at once, in worker threads
+    password_hash_time_cost: int = ARGON2_TIME_COST
+    password_hash_memory_kib: int = ARGON2_MEMORY_KIB
+    password_hash_parallelism: int = ARGON2_PARALLELISM
     checklists_dir: Path = field(default=PROJECT_ROOT / "checklists")
     # The object store as phones reach it (`https://s3.agency.example`); presigned links are signed for that host.
     s3_public_endpoint: str | None = None
@@ -98,6 +130,13 @@ class Settings:
             timezone=_env("TIMEZONE", "Asia/Shanghai"),
             max_json_body_bytes=int(_env("MAX_JSON_BODY_BYTES", str(1024**2))),
             max_header_bytes=int(_env("MAX_HEADER_BYTES", str(16 * 1024))),
+            login_max_failures=_positive("LOGIN_MAX_FAILURES", 5),
+            login_window_seconds=_positive("LOGIN_WINDOW_SECONDS", 300),
+            login_max_failures_per_address=_positive("LOGIN_MAX_FAILURES_PER_ADDRESS", 50),
+            password_hash_concurrency=_positive("PASSWORD_HASH_CONCURRENCY", cpu_count()),
+            password_hash_time_cost=_positive("PASSWORD_HASH_TIME_COST", ARGON2_TIME_COST),
+            password_hash_memory_kib=_positive("PASSWORD_HASH_MEMORY_KIB", ARGON2_MEMORY_KIB),
+            password_hash_parallelism=_positive("PASSWORD_HASH_PARALLELISM", ARGON2_PARALLELISM),
             checklists_dir=Path(_env("CHECKLISTS_DIR", str(PROJECT_ROOT / "checklists"))),
             s3_public_endpoint=_env("S3_PUBLIC_ENDPOINT"),
             s3_connect_timeout=float(_env("S3_CONNECT_TIMEOUT", "2")),

@@ -1,6 +1,6 @@
 """Every table, imported in one place so that migrations and tests see the whole schema."""
 
-from backend.accounts.models import Agency, Enterprise, EnterpriseTopic, User
+from backend.accounts.models import Agency, Enterprise, EnterpriseTopic, LoginFailure, User
 from backend.audit import AuditLog
 from backend.checklists.models import Checklist, ChecklistItem
 from backend.enforcement.models import (
@@ -42,5 +42,6 @@ __all__ = [
     "InspectionResult",
     "IssuedDocument",
     "LegalReview",
+    "LoginFailure",
     "User",
 ]

@@ -170,8 +170,7 @@ async def _reset_database(app: Litestar, settings: Settings, sqlite_template: Pa
 async def client(
     session_client: httpx.AsyncClient, app: Litestar, settings: Settings, sqlite_template: Path | None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    await _reset_database(app, settings, sqlite_template)
-    app.state.login_throttle._failures.clear()
+    await _reset_database(app, settings, sqlite_template)  # the login throttle's rows too
     yield session_client
 
 

@@ -10,11 +10,11 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.accounts.login import Logins
 from backend.accounts.schemas import AgencyIn, AgencyOut, EnterpriseIn, EnterpriseOut, LoginIn, LoginOut, UserIn, UserOut
 from backend.accounts.service import AccountService, agency_out, enterprise_out, user_out
 from backend.audit import Actor
 from backend.auth import issue_token, requires_role
-from backend.errors import ErrorCode, Unauthorized
 from backend.limits import LOGIN_MAX_BODY_BYTES
 from backend.pagination import DEFAULT_LIMIT, Cursor, Page
 from backend.vocabulary import Role, Topic
@@ -23,8 +23,10 @@ Limit = Annotated[int, QueryParameter(ge=1, le=200)]
 ADMIN_ONLY = [requires_role(Role.admin)]
 
 
-def provide_account_service(db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> AccountService:
-    return AccountService(db_session, actor)
+def provide_account_service(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
+) -> AccountService:
+    return AccountService(db_session, actor, request.app.state.passwords)
 
 
 class AuthController(Controller):
@@ -41,13 +43,9 @@ class AuthController(Controller):
     )
     async def login(self, request: Request[Any, Any, Any], data: JSONBody[LoginIn], db_session: NamedDependency[AsyncSession]) -> LoginOut:
         state = request.app.state
-        client = request.client.host if request.client else "unknown"
-        state.login_throttle.check(data.username, client)
-        user = await AccountService.authenticate(db_session, data.username, data.password)
-        if user is None:
-            state.login_throttle.failed(data.username, client)
-            raise Unauthorized("wrong username or password", code=ErrorCode.INVALID_CREDENTIALS)
-        state.login_throttle.succeeded(data.username, client)
+        logins = Logins(state.sessionmaker, state.settings, state.passwords)
+        address = request.client.host if request.client else "unknown"
+        user = await logins.authenticate(db_session, data.username, data.password, address, request.state.get("request_id"))
         return LoginOut(
             access_token=issue_token(state.jwt_auth, user),
             expires_in=int(state.jwt_auth.default_token_expiration.total_seconds()),

@@ -3,10 +3,10 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import Index, String, UniqueConstraint
 from sqlmodel import Field, Relationship, SQLModel
 
-from backend.db import created_at_field, uuid_pk
+from backend.db import UTCDateTime, created_at_field, uuid_pk
 
 ROLES = ("admin", "inspector", "enterprise", "legal_reviewer")
 
@@ -37,6 +37,20 @@ class User(SQLModel, table=True):
     certificate_no: str | None = Field(default=None, max_length=64)
     is_active: bool = Field(default=True)
     created_at: datetime = created_at_field()
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed login (or one still being checked) for the throttle, shared by every process through the database.
+
+    Kept for the throttle window only: every login deletes a batch of older rows (`backend/accounts/login.py`)."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_address_username_at", "address", "username", "at"),)
+
+    id: uuid.UUID = uuid_pk()
+    username: str = Field(max_length=150)  # lower-cased, as typed
+    address: str = Field(max_length=64)  # the client's address
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
 
 
 class Enterprise(SQLModel, table=True):

@@ -23,10 +23,11 @@ from backend.accounts.schemas import (
     UserOut,
 )
 from backend.audit import Actor
-from backend.auth import hash_password, verify_password
+from backend.auth import PasswordHashing, password_hashing
 from backend.db import rel
 from backend.errors import Conflict, ErrorCode, ValidationFailed
 from backend.pagination import Page, keyset, page_of
+from backend.settings import get_settings
 from backend.vocabulary import AGENCY_STAFF, Role, Topic
 
 
@@ -55,18 +56,13 @@ def enterprise_out(enterprise: Enterprise) -> EnterpriseOut:
 
 
 class AccountService:
-    def __init__(self, session: AsyncSession, actor: Actor) -> None:
+    def __init__(self, session: AsyncSession, actor: Actor, passwords: PasswordHashing | None = None) -> None:
         self.session = session
         self.actor = actor
+        # argon2 in worker threads (the login itself is in backend/accounts/login.py)
+        self.passwords = passwords or password_hashing(get_settings())
 
-    # --- logins -------------------------------------------------------------------------------------------
-
-    @staticmethod
-    async def authenticate(session: AsyncSession, username: str, password: str) -> User | None:
-        user = (await session.execute(select(User).where(col(User.username) == username))).scalar_one_or_none()
-        if not verify_password(user.password_hash if user else None, password) or user is None or not user.is_active:
-            return None
-        return user
+    # --- the logged-in user -------------------------------------------------------------------------------
 
     async def current_user(self) -> User:
         return (await self.session.execute(select(User).where(col(User.id) == self.actor.user_id))).scalar_one()
@@ -109,7 +105,7 @@ class AccountService:
         await self._ensure_free(User.username == data.username, "username", f"username {data.username} is taken")
         user = User(
             username=data.username,
-            password_hash=hash_password(data.password),
+            password_hash=await self.passwords.hash(data.password),
             display_name=data.display_name,
             role=data.role,
             agency_id=data.agency_id,
@@ -132,7 +128,8 @@ class AccountService:
         existing = (await self.session.execute(select(User).where(col(User.username) == username))).scalar_one_or_none()
         if existing is not None:
             return None
-        user = User(username=username, password_hash=hash_password(password), display_name="系统管理员", role=Role.admin)
+        password_hash = await self.passwords.hash(password)
+        user = User(username=username, password_hash=password_hash, display_name="系统管理员", role=Role.admin)
         self.session.add(user)
         audit.record(self.session, self.actor, "user.create", "user", user.id, {"username": username, "role": "admin"})
         try:

@@ -4,11 +4,8 @@ New issued_document rows carry the PDF's bytes in `pdf` and no `object_key`; row
 `object_key` and are still served from the object store (their bytes are not copied: the store may be down while
 migrating, and the rows are append-only).
 
-Chaining: this revision was written beside "0008" (logins), on another branch, so it follows "0007". When both
-branches are merged, set `down_revision = "0008"` here so that the history stays one line.
-
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-29 18:00:00
 """
 
@@ -23,7 +20,7 @@ from alembic import op
 from backend.migrations.append_only import allow_changes, forbid_changes
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
