@@ -24,8 +24,8 @@ Measurements (photos are 12-megapixel 4000x3000 JPEGs at quality 90, about 3 MB 
           then the file part); each must answer 201 with the right sha256 and size.
 2. floor: the same photos, the same concurrency, in worker threads: ``minio.Minio.put_object`` into the same bucket
           under a bench-only key (so nothing the API stored is reused) plus a Pillow draft-mode 320 px thumbnail.
-   The ratio api/floor is the share of the raw store+thumbnail rate the API keeps (target >= 0.70; the issue
-   "hardened" asks >= 0.85 and >= 19.8 photos/s, see RESULTS.md).
+   The ratio api/floor is the share of the raw store+thumbnail rate the API keeps (target >= 0.85), and the API's
+   own rate is held against 19.8 photos/s (1.5x a peer's 13.2 on this machine; see RESULTS.md).
    With ``--rounds R`` both are measured R times, each round with fresh photos (the API stores a content only once),
    alternating which path goes first; rates are pooled over all rounds. Both paths are CPU-bound on a small machine,
    so the CPU seconds each process (bench client, API server, SeaweedFS; not PostgreSQL) spends per photo in each
@@ -83,7 +83,8 @@ from backend.storage import EmbeddedSeaweed, S3Config  # noqa: E402
 MIB = 1 << 20
 PHOTO_SIZE = (4000, 3000)
 THUMB = (320, 320)
-RATIO_TARGET = 0.70
+RATIO_TARGET = 0.85
+RATE_TARGET = 19.8  # photos/s: 1.5 x the ODK Central backend's 13.2 measured on this machine
 RSS_TARGET_MB = 64
 MIXED_PEAK_TARGET_MB = 600
 HOST = "127.0.0.1"
@@ -922,6 +923,7 @@ def main() -> int:
             f"api: {api.per_second:.2f} photos/s  floor: {floor.per_second:.2f} photos/s  ratio: {ratio:.2f}"
             f"  (target >= {RATIO_TARGET:.2f}: {'met' if ratio >= RATIO_TARGET else 'NOT met'})"
         )
+        print(f"api: {api.per_second:.2f} photos/s  (target >= {RATE_TARGET}: {'met' if api.per_second >= RATE_TARGET else 'NOT met'})")
         print(f"api: {api.mb_per_second:.1f} MB/s  floor: {floor.mb_per_second:.1f} MB/s")
         if args.rounds > 1:
             print(
