@@ -102,6 +102,9 @@ _limiter: anyio.CapacityLimiter | None = None
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 # Process-wide and set once (a `warnings.catch_warnings()` per call is not thread-safe, and decodes run in threads).
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+# A corrupt EXIF block is an expected oddity of field photos: its facts are dropped and the photo kept (see
+# exif_facts), so Pillow's warnings about it would only fill the log with lines per such photo.
+warnings.filterwarnings("ignore", category=UserWarning, module="PIL.TiffImagePlugin")
 
 
 def configure(limits: PhotoLimits) -> None:
