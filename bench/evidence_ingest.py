@@ -356,6 +356,11 @@ def start_environment(env: Env, postgres: str | None, profile: bool = False) -> 
         str(port),
         "--log-level",
         "warning",
+        # served as `safety serve` serves it (backend/cli.py uvicorn_options): the h11 parser with its header bound
+        "--http",
+        "h11",
+        "--h11-max-incomplete-event-size",
+        str(16 * 1024),
     ]
     log(f"starting the API: {' '.join(command[1:])}")
     with open(env.server_log, "wb") as out:

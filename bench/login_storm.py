@@ -190,6 +190,7 @@ def main() -> None:
             "CHECKLISTS_DIR": str(tmp / "no-checklists"),
         }
         command = [sys.executable, "-m", "uvicorn", args.app, "--factory", "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--http", "h11", "--h11-max-incomplete-event-size", str(16 * 1024)]  # as `safety serve` serves it
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(args.server_src.resolve()), os.environ.get("PYTHONPATH")]))
         server = subprocess.Popen([*command, "--log-level", "warning"], cwd=args.server_src, env=env)
         base = f"http://127.0.0.1:{port}"
