@@ -30,6 +30,7 @@ from backend.db import make_engine, make_sessionmaker
 from backend.enforcement.controller import CaseController, discretion, public_decision_list
 from backend.errors import exception_handlers
 from backend.evidence.controller import EvidenceController
+from backend.evidence.media import PhotoLimits, configure_photo_limits
 from backend.faults import DATABASE, OBJECT_STORE, DependencyUnavailable, Outage
 from backend.hazards.controller import HazardController, lookbacks_due, stats_hazards
 from backend.health import health
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.outages = {DATABASE: database, OBJECT_STORE: app.state.store.outage}
         app.state.jwt_auth = jwt_auth
         app.state.passwords = password_hashing(settings)  # argon2 in worker threads, a bounded number at once
+        configure_photo_limits(PhotoLimits.of(settings))  # pixels and decodes at once, for this process
         try:
             await app.state.store.ensure_bucket()
         except DependencyUnavailable:  # the service still starts; the outage is logged, /health names the store

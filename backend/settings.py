@@ -42,7 +42,12 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 
 def _positive(name: str, default: int) -> int:
-    value = int(_env(name, str(default)))
+    """A whole number of at least 1 (`52_000_000` is fine); anything else stops start-up naming the setting."""
+    raw = _env(name, str(default))
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
     if value < 1:
         raise ValueError(f"{name} must be a positive whole number, not {value}")
     return value
@@ -91,6 +96,10 @@ class Settings:
     password_hash_time_cost: int = ARGON2_TIME_COST
     password_hash_memory_kib: int = ARGON2_MEMORY_KIB
     password_hash_parallelism: int = ARGON2_PARALLELISM
+    # photos: see backend/evidence/media.py PhotoLimits for why these numbers
+    max_photo_pixels: int = 52_000_000
+    max_photo_pixels_full_decode: int = 24_000_000
+    photo_decodes: int = 2
     checklists_dir: Path = field(default=PROJECT_ROOT / "checklists")
     # The object store as phones reach it (`https://s3.agency.example`); presigned links are signed for that host.
     s3_public_endpoint: str | None = None
@@ -137,6 +146,9 @@ class Settings:
             password_hash_time_cost=_positive("PASSWORD_HASH_TIME_COST", ARGON2_TIME_COST),
             password_hash_memory_kib=_positive("PASSWORD_HASH_MEMORY_KIB", ARGON2_MEMORY_KIB),
             password_hash_parallelism=_positive("PASSWORD_HASH_PARALLELISM", ARGON2_PARALLELISM),
+            max_photo_pixels=_positive("MAX_PHOTO_PIXELS", 52_000_000),
+            max_photo_pixels_full_decode=_positive("MAX_PHOTO_PIXELS_FULL_DECODE", 24_000_000),
+            photo_decodes=_positive("PHOTO_DECODES", 2),
             checklists_dir=Path(_env("CHECKLISTS_DIR", str(PROJECT_ROOT / "checklists"))),
             s3_public_endpoint=_env("S3_PUBLIC_ENDPOINT"),
             s3_connect_timeout=float(_env("S3_CONNECT_TIMEOUT", "2")),

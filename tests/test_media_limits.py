@@ -34,6 +34,7 @@ from backend.evidence import media
 from backend.evidence import upload as upload_module
 from backend.evidence.media import PhotoLimits, inspect_photo
 from backend.evidence.upload import receive_multipart
+from backend.settings import Settings
 from tests.helpers import World, assert_problem, start_inspection, upload
 from tests.media import jpeg, png_bomb
 
@@ -283,7 +284,7 @@ async def test_a_png_under_the_limits_is_stored_unchanged(world: World, bucket) 
 
 def test_the_limits_depend_on_whether_the_decode_can_be_scaled() -> None:
     previous = media.LIMITS
-    media.configure(PhotoLimits(max_pixels=2_000_000, max_full_decode_pixels=500_000, decodes=2))
+    media.configure_photo_limits(PhotoLimits(max_pixels=2_000_000, max_full_decode_pixels=500_000, decodes=2))
     try:
         # A baseline JPEG is decoded at 1/8 scale: allowed up to max_pixels.
         assert inspect_photo(io.BytesIO(jpeg(1600, 1200))).width == 1600
@@ -302,7 +303,7 @@ def test_the_limits_depend_on_whether_the_decode_can_be_scaled() -> None:
             inspect_photo(io.BytesIO(webp.getvalue()))
         assert inspect_photo(io.BytesIO(big_png(700, 700))).width == 700
     finally:
-        media.configure(previous)
+        media.configure_photo_limits(previous)
 
 
 def test_freed_heap_goes_back_to_the_system_after_a_large_full_decode(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -315,17 +316,18 @@ def test_freed_heap_goes_back_to_the_system_after_a_large_full_decode(monkeypatc
     assert trims == [0]
 
 
-def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_limits_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAX_PHOTO_PIXELS", "64_000_000")
     monkeypatch.setenv("PHOTO_DECODES", "3")
     monkeypatch.delenv("MAX_PHOTO_PIXELS_FULL_DECODE", raising=False)
-    assert PhotoLimits.from_env() == PhotoLimits(max_pixels=64_000_000, max_full_decode_pixels=24_000_000, decodes=3)
+    expected = PhotoLimits(max_pixels=64_000_000, max_full_decode_pixels=24_000_000, decodes=3)
+    assert PhotoLimits.of(Settings.from_env()) == expected
     monkeypatch.setenv("PHOTO_DECODES", "0")
-    with pytest.raises(ValueError, match="PHOTO_DECODES must be at least 1"):
-        PhotoLimits.from_env()
+    with pytest.raises(ValueError, match="PHOTO_DECODES must be a positive whole number"):
+        Settings.from_env()
     monkeypatch.setenv("PHOTO_DECODES", "two")
     with pytest.raises(ValueError, match="PHOTO_DECODES must be a whole number"):
-        PhotoLimits.from_env()
+        Settings.from_env()
 
 
 @pytest.mark.parametrize(
@@ -401,12 +403,12 @@ async def test_decodes_at_once_are_bounded(world: World, monkeypatch: pytest.Mon
     probe = ConcurrencyProbe(hold=0.3)  # long enough for the other uploads to arrive even on a busy machine
     monkeypatch.setattr(media, "inspect_photo", probe)
     previous = media.LIMITS
-    media.configure(replace(previous, decodes=decodes))
+    media.configure_photo_limits(replace(previous, decodes=decodes))
     try:
         photos = [jpeg(320, 240, color=(i * 20, 40, 90)) for i in range(6)]
         responses = await asyncio.gather(*(upload(world, "inspector_a1", p, inspection_id=inspection["id"]) for p in photos))
     finally:
-        media.configure(previous)
+        media.configure_photo_limits(previous)
     assert [r.status_code for r in responses] == [201] * 6
     assert probe.calls == 6
     assert probe.most == decodes  # reached, never passed

@@ -26,7 +26,6 @@ import ctypes.util
 import io
 import logging
 import math
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from PIL import Image, ImageFile
 
 from backend.clock import agency_zone
 from backend.errors import ErrorCode, ValidationFailed
+from backend.settings import Settings
 
 logger = logging.getLogger("backend.evidence.media")
 T = TypeVar("T")
@@ -54,19 +54,6 @@ PHOTO_FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", 
 # maps and previews that many phones add. The first picture is an ordinary JPEG, and that is the photo.
 DRAFT_FORMATS = {"JPEG", "MPO"}
 OPENERS = ["JPEG", "PNG", "WEBP"]  # only these plugins look at the bytes (Pillow's JPEG opener returns MPO files too)
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
-    if not value:
-        return default
-    try:
-        number = int(value.replace("_", ""))
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
-    if number < 1:
-        raise ValueError(f"{name} must be at least 1, not {number}")
-    return number
 
 
 @dataclass(frozen=True)
@@ -88,15 +75,15 @@ class PhotoLimits:
     decodes: int = 2
 
     @classmethod
-    def from_env(cls) -> PhotoLimits:
+    def of(cls, settings: Settings) -> PhotoLimits:
         return cls(
-            max_pixels=_env_int("MAX_PHOTO_PIXELS", cls.max_pixels),
-            max_full_decode_pixels=_env_int("MAX_PHOTO_PIXELS_FULL_DECODE", cls.max_full_decode_pixels),
-            decodes=_env_int("PHOTO_DECODES", cls.decodes),
+            max_pixels=settings.max_photo_pixels,
+            max_full_decode_pixels=settings.max_photo_pixels_full_decode,
+            decodes=settings.photo_decodes,
         )
 
 
-LIMITS = PhotoLimits.from_env()
+LIMITS = PhotoLimits()  # until the app configures the process with its settings (backend/app.py)
 _limiter: anyio.CapacityLimiter | None = None
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -107,8 +94,8 @@ warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 warnings.filterwarnings("ignore", category=UserWarning, module="PIL.TiffImagePlugin")
 
 
-def configure(limits: PhotoLimits) -> None:
-    """Use other limits from now on (tests; an embedding application)."""
+def configure_photo_limits(limits: PhotoLimits) -> None:
+    """Use these limits from now on: the app's settings at start-up (tests try others)."""
     global LIMITS  # noqa: PLW0603 - one process-wide setting, as Pillow's own
     LIMITS = limits
     Image.MAX_IMAGE_PIXELS = max(limits.max_pixels, limits.max_full_decode_pixels)
@@ -116,7 +103,7 @@ def configure(limits: PhotoLimits) -> None:
         _limiter.total_tokens = limits.decodes
 
 
-configure(LIMITS)
+configure_photo_limits(LIMITS)
 
 
 def decode_limiter() -> anyio.CapacityLimiter:
