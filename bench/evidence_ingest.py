@@ -54,7 +54,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -79,6 +78,7 @@ from PIL import Image, ImageChops  # noqa: E402
 
 from backend.accounts.credit_code import make_credit_code  # noqa: E402
 from backend.storage import EmbeddedSeaweed, S3Config  # noqa: E402
+from bench.harness import api_command, api_environment, free_port  # noqa: E402
 
 MIB = 1 << 20
 PHOTO_SIZE = (4000, 3000)
@@ -92,12 +92,6 @@ HOST = "127.0.0.1"
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def _die_with_parent() -> None:
@@ -325,43 +319,22 @@ def start_environment(env: Env, postgres: str | None, profile: bool = False) -> 
     env.base_url = f"http://{HOST}:{port}"
     server_tmp = env.tmp / "server-tmp"
     server_tmp.mkdir()
-    server_env = {
-        **os.environ,
-        "DATABASE_URL": env.database_url,
-        "S3_ENDPOINT": env.s3.endpoint,
-        "S3_ACCESS_KEY": env.s3.access_key or "",
-        "S3_SECRET_KEY": env.s3.secret_key or "",
-        "S3_BUCKET": env.s3.bucket,
-        "STATE_DIR": str(env.tmp / "state"),
-        "ADMIN_USERNAME": "admin",
-        "ADMIN_PASSWORD": env.admin_password,
-        "CHECKLISTS_DIR": str(ROOT / "checklists"),
-        "TMPDIR": str(server_tmp),  # the server's upload temp files stay inside the bench folder
-    }
-    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        server_env.pop(proxy, None)
+    server_env = api_environment(
+        env.database_url,
+        env.s3,
+        env.tmp / "state",
+        ADMIN_USERNAME="admin",
+        ADMIN_PASSWORD=env.admin_password,
+        CHECKLISTS_DIR=str(ROOT / "checklists"),
+        TMPDIR=str(server_tmp),  # the server's upload temp files stay inside the bench folder
+    )
     env.server_log = env.tmp / "server.log"
     uvicorn = Path(sys.executable).parent / "uvicorn"
     launcher = [str(uvicorn)]
     if profile:
         env.profile_control = env.tmp / "profile-control"
         launcher = [sys.executable, str(ROOT / "bench" / "profiled_server.py"), str(env.profile_control)]
-    command = [
-        *launcher,
-        "backend.app:create_app",
-        "--factory",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        # served as `safety serve` serves it (backend/cli.py uvicorn_options): the h11 parser with its header bound
-        "--http",
-        "h11",
-        "--h11-max-incomplete-event-size",
-        str(16 * 1024),
-    ]
+    command = api_command(launcher, port)
     log(f"starting the API: {' '.join(command[1:])}")
     with open(env.server_log, "wb") as out:
         env.server = subprocess.Popen(

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,16 +36,11 @@ from backend.hazards.tally import rebuild_sql  # noqa: E402
 from backend.migrations import upgrade  # noqa: E402
 from backend.pagination import encode_cursor  # noqa: E402
 from backend.storage import EmbeddedSeaweed  # noqa: E402
+from bench.harness import api_command, api_environment, free_port  # noqa: E402
 
 TOPICS = ["mining", "hazardous_chemicals", "construction", "fire_safety", "industry_trade"]
 STATUSES = [("reported", 0.10), ("rectifying", 0.30), ("pending_review", 0.10), ("closed", 0.30), ("verified", 0.20)]
 PASSWORD = "bench-password-123"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def load(dsn: str, hazards: int, enterprises: int) -> dict[str, str]:
@@ -195,33 +188,8 @@ def main() -> None:
         ids = asyncio.run(load(dsn, args.hazards, args.enterprises))
         s3 = store.start()
         port = free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": dsn,
-            "S3_ENDPOINT": s3.endpoint,
-            "S3_ACCESS_KEY": s3.access_key or "",
-            "S3_SECRET_KEY": s3.secret_key or "",
-            "S3_BUCKET": s3.bucket,
-            "STATE_DIR": str(tmp / "state"),
-            "CHECKLISTS_DIR": str(tmp / "no-checklists"),
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "backend.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
+        env = api_environment(dsn, s3, tmp / "state", CHECKLISTS_DIR=str(tmp / "no-checklists"))
+        server = subprocess.Popen(api_command([sys.executable, "-m", "uvicorn"], port), cwd=ROOT, env=env)
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:

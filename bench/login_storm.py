@@ -33,7 +33,6 @@ import os
 import platform
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,16 +54,11 @@ from backend.auth import hash_password  # noqa: E402
 from backend.migrations import upgrade  # noqa: E402
 from backend.settings import ARGON2_MEMORY_KIB, ARGON2_PARALLELISM, ARGON2_TIME_COST, cpu_count  # noqa: E402
 from backend.storage import EmbeddedSeaweed  # noqa: E402
+from bench.harness import api_command, api_environment, free_port  # noqa: E402
 
 PASSWORD = "storm-password-123"
 ME = "/api/v1/auth/me"
 LOGIN = "/api/v1/auth/login"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def probe(base: str, token: str, interval: float, stop: multiprocessing.synchronize.Event, out: Connection) -> None:
@@ -179,20 +173,9 @@ def main() -> None:
         asyncio.run(add_accounts(args.logins))
         s3 = store.start()
         port = free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": dsn,
-            "S3_ENDPOINT": s3.endpoint,
-            "S3_ACCESS_KEY": s3.access_key or "",
-            "S3_SECRET_KEY": s3.secret_key or "",
-            "S3_BUCKET": s3.bucket,
-            "STATE_DIR": str(tmp / "state"),
-            "CHECKLISTS_DIR": str(tmp / "no-checklists"),
-        }
-        command = [sys.executable, "-m", "uvicorn", args.app, "--factory", "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--http", "h11", "--h11-max-incomplete-event-size", str(16 * 1024)]  # as `safety serve` serves it
+        env = api_environment(dsn, s3, tmp / "state", CHECKLISTS_DIR=str(tmp / "no-checklists"))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(args.server_src.resolve()), os.environ.get("PYTHONPATH")]))
-        server = subprocess.Popen([*command, "--log-level", "warning"], cwd=args.server_src, env=env)
+        server = subprocess.Popen(api_command([sys.executable, "-m", "uvicorn"], port, args.app), cwd=args.server_src, env=env)
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:
