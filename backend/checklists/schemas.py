@@ -19,6 +19,9 @@ class LegalBasis(_Strict):
     document: StrictStr = Field(min_length=1)
     article: StrictStr = Field(min_length=1)
     item: StrictStr | None = None
+    citation_inferred: StrictBool = Field(
+        default=False, description="the article/item number was inferred, not seen in the source: not a verified citation"
+    )
 
 
 class DocumentRef(_Strict):
@@ -40,7 +43,7 @@ class ItemSpec(_Strict):
     text: StrictStr = Field(min_length=2)
     legal_basis: LegalBasis
     major_hazard: StrictBool
-    rectify_days: StrictInt = Field(ge=1, le=365)
+    rectify_days: StrictInt = Field(ge=0, le=365, description="0 means 立即 (to be removed immediately)")
     min_photos: StrictInt = Field(ge=0, le=20)
     verified: StrictBool
 
