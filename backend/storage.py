@@ -101,8 +101,29 @@ def store_unreachable(exc: BaseException) -> bool:
     return response is not None and int(getattr(response, "status", 0) or 0) >= 500
 
 
+PAYLOAD_SHA256 = "x-amz-content-sha256"
+SINGLE_PUT_MAX = 5 * 1024 * 1024  # minio sends a body up to its minimum part size in one PUT, larger ones in parts
+
+
+class _KnownDigestMinio(Minio):
+    """Signs a single-PUT body with the sha256 the caller already computed while receiving it, instead of hashing
+    the whole body again (minio hashes every plain-http body to sign it; a 3 MB photo costs ~1.6 ms of CPU each time).
+    Only ever given for bodies sent in one PUT: a multipart upload signs each part with its own digest."""
+
+    def _build_headers(  # overrides a private method of minio 7.2 (pinned < 8)
+        self, host: str, headers: dict[str, Any] | None = None, body: bytes | None = None, creds: Any = None
+    ) -> tuple[dict[str, Any], Any]:
+        known = (headers or {}).get(PAYLOAD_SHA256)
+        if known is None or not body:
+            return super()._build_headers(host, headers, body, creds)
+        built, date = super()._build_headers(host, headers, b"", creds)  # nothing to hash
+        built["Content-Length"] = str(len(body))
+        built[PAYLOAD_SHA256] = known
+        return built, date
+
+
 def _client(endpoint: str, secure: bool, config: S3Config, http: urllib3.PoolManager | None) -> Minio:
-    return Minio(
+    return _KnownDigestMinio(
         endpoint=endpoint,
         access_key=config.access_key,
         secret_key=config.secret_key,
@@ -174,10 +195,13 @@ class ObjectStore:
         if not exists:
             raise RuntimeError(f"bucket {self.bucket} does not exist")
 
-    async def put(self, key: str, data: IO[bytes], length: int, content_type: str) -> None:
+    async def put(self, key: str, data: IO[bytes], length: int, content_type: str, sha256: str | None = None) -> None:
+        """Store `length` bytes from `data`. `sha256`: the body's hex digest when the caller has it already."""
+        known = {PAYLOAD_SHA256: sha256} if sha256 and length <= SINGLE_PUT_MAX else None
         await self._call(
-            self._client.put_object, bucket_name=self.bucket, object_name=key, data=data, length=length, content_type=content_type
-        )
+            self._client.put_object,
+            bucket_name=self.bucket, object_name=key, data=data, length=length, content_type=content_type, metadata=known,
+        )  # fmt: skip
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         await self.put(key, io.BytesIO(data), len(data), content_type)

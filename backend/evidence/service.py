@@ -133,7 +133,7 @@ class EvidenceService:
         """Put the original, then the thumbnail, under server-chosen keys; bytes stored before are not sent again (keys
         are content-addressed and written once). One after the other: a failed original leaves no orphan thumbnail,
         and while the store is down a request needs only the one call that tests whether it is back."""
-        await self.store.put(original_key(received.sha256), received.rewound(), received.size, content_type)
+        await self.store.put(original_key(received.sha256), received.rewound(), received.size, content_type, received.sha256)
         if facts is not None:
             await self.store.put_bytes(thumbnail_key(received.sha256), facts.thumbnail, "image/jpeg")
 
