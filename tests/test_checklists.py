@@ -385,8 +385,8 @@ def test_bad_files_are_refused_with_their_line(tmp_path: Path) -> None:
     _refusal(
         tmp_path,
         _checklist("bad-rule", combination_rules=[rule | {"threshold": 1, "verified": True, "enabled": True}]),
-        "combination_rules[0].elements",
-        "elements",
+        "combination_rules[0].elements[1]",
+        "T-9",
     )
 
 

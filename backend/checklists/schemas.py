@@ -125,9 +125,8 @@ class ChecklistFile(_Strict):
                 problems.append((where, f"combination rule for {rule.applies_to} names an element twice"))
             unknown = [e for e in rule.elements if e not in seen]
             if unknown:
-                problems.append(
-                    (("combination_rules", index, "elements"), f"combination rule for {rule.applies_to} names unknown items {unknown}")
-                )
+                where = ("combination_rules", index, "elements", rule.elements.index(unknown[0]))
+                problems.append((where, f"combination rule for {rule.applies_to} names unknown items {unknown}"))
             if rule.enabled and rule.threshold > len(elements):
                 problems.append(
                     (("combination_rules", index, "threshold"), f"threshold {rule.threshold} exceeds the rule's {len(elements)} elements")

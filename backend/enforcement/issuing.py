@@ -162,9 +162,7 @@ class DocumentIssuer(CaseAccess):
         )
         if not hazards:
             raise Conflict("the inspection found no hazard to order rectified", code=ErrorCode.DOCUMENT_UNAVAILABLE)
-        found = (
-            await self.session.execute(select(InspectionResult).where(col(InspectionResult.inspection_id) == inspection.id))
-        ).scalars()
+        found = (await self.session.execute(select(InspectionResult).where(col(InspectionResult.inspection_id) == inspection.id))).scalars()
         days = {(str(r.checklist_id), r.item_code): (r.hazard or {}).get("rectify_days") for r in found}
         immediate = [days.get((str(h.checklist_id), h.item_code or "")) == 0 for h in hazards]
         content.sections = [
