@@ -6,13 +6,13 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency, Provide
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery, QueryParameter
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.params import FromPath, FromQuery, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import Actor
@@ -39,8 +39,19 @@ CHECKLIST_MAX_FILE_BYTES = 2 * MIB  # the largest standard shipped (123 items) i
 
 
 @dataclass
-class ChecklistUpload:
-    file: UploadFile
+class ChecklistUploadOperation(Operation):
+    """Documents the form `POST /checklists` reads: the checklist YAML in `file`."""
+
+    def __post_init__(self) -> None:
+        file = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY, description="the checklist YAML (UTF-8), at most 2 MiB")
+        self.request_body = RequestBody(
+            required=True,
+            content={
+                "multipart/form-data": OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.OBJECT, properties={"file": file}, required=["file"])
+                )
+            },
+        )
 
 
 class ChecklistController(Controller):
@@ -73,6 +84,7 @@ class ChecklistController(Controller):
     @post(
         "/",
         guards=[requires_role(Role.admin)],
+        operation_class=ChecklistUploadOperation,
         request_max_body_size=CHECKLIST_MAX_FILE_BYTES + 64 * 1024,
         summary="Load a standard: publish a checklist YAML as a new immutable version (admin)",
         description=(
@@ -83,12 +95,11 @@ class ChecklistController(Controller):
         ),
     )
     async def publish(
-        self,
-        data: Annotated[ChecklistUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
-        checklists: NamedDependency[ChecklistService],
-        actor: NamedDependency[Actor],
+        self, request: Request[Any, Any, Any], checklists: NamedDependency[ChecklistService], actor: NamedDependency[Actor]
     ) -> Response[ChecklistPublished]:
-        upload = data.file
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise ValidationFailed("send multipart/form-data with the YAML in `file`", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE, field="file")
+        upload = (await request.form()).get("file")
         if not isinstance(upload, UploadFile):
             raise ValidationFailed("the file part is missing", code=ErrorCode.FILE_REQUIRED, field="file")
         raw = await upload.read(CHECKLIST_MAX_FILE_BYTES + 1)

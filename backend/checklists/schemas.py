@@ -121,12 +121,12 @@ class ChecklistFile(_Strict):
         for index, rule in enumerate(self.combination_rules):
             elements = set(rule.elements)
             if len(elements) != len(rule.elements):
-                where = ("combination_rules", index, "elements")
-                problems.append((where, f"combination rule for {rule.applies_to} names an element twice"))
+                twice: tuple[int | str, ...] = ("combination_rules", index, "elements")
+                problems.append((twice, f"combination rule for {rule.applies_to} names an element twice"))
             unknown = [e for e in rule.elements if e not in seen]
             if unknown:
-                where = ("combination_rules", index, "elements", rule.elements.index(unknown[0]))
-                problems.append((where, f"combination rule for {rule.applies_to} names unknown items {unknown}"))
+                first: tuple[int | str, ...] = ("combination_rules", index, "elements", rule.elements.index(unknown[0]))
+                problems.append((first, f"combination rule for {rule.applies_to} names unknown items {unknown}"))
             if rule.enabled and rule.threshold > len(elements):
                 problems.append(
                     (("combination_rules", index, "threshold"), f"threshold {rule.threshold} exceeds the rule's {len(elements)} elements")

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -65,6 +65,7 @@ class LoadReport:
     errors: list[FileError] = field(default_factory=list)
 
 
+STANDARD_UNAVAILABLE: Literal["standard_unavailable"] = "standard_unavailable"  # a notice, not an error code
 HOW_TO_LOAD = (
     "An administrator loads the official text as a checklist YAML file (format: checklists/README.md): "
     "`POST /api/v1/checklists` (multipart, the file in `file`) or `safety import-checklist FILE.yaml`. "
@@ -151,7 +152,7 @@ def unavailable_notice(versions: list[Checklist], on: date) -> ChecklistNotice |
         if checklist.effective_to is None or on < checklist.effective_to or successor is None:
             continue
         return ChecklistNotice(
-            code="standard_unavailable",
+            code=STANDARD_UNAVAILABLE,
             checklist_code=checklist.code,
             title=successor.title,
             document_number=successor.document_number,
