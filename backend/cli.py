@@ -65,6 +65,12 @@ def _load_checklists() -> LoadReport:
     return _run_with_database(lambda sessionmaker, settings: ChecklistService.load_directory(sessionmaker, settings.checklists_dir))
 
 
+def _import_checklist(path: Path) -> bool:
+    from backend.checklists.service import ChecklistService
+
+    return _run_with_database(lambda sessionmaker, settings: ChecklistService.load_file(sessionmaker, path))
+
+
 def _print_credentials(credentials: list[dict[str, str]]) -> None:
     click.echo("Demo accounts (kept in the local state folder):")
     for c in credentials:
@@ -92,6 +98,25 @@ class SafetyCLIPlugin(CLIPluginProtocol):
                 click.echo(f"  ERROR {error}", err=True)
             if report.errors:
                 raise SystemExit(1)
+
+        @cli.command(
+            name="import-checklist",
+            help="Validate FILE (a checklist YAML, e.g. the official text of a new standard) and publish it as a new "
+            "immutable version; errors are printed as file:line: field: message and exit 1.",
+        )
+        @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+        def import_checklist(file: Path) -> None:
+            from dataclasses import replace
+
+            from backend.checklists.loader import ChecklistFileInvalid
+
+            try:
+                new = _import_checklist(file)
+            except ChecklistFileInvalid as exc:
+                for error in exc.errors:  # named as the file was given, so an editor can jump to file:line
+                    click.echo(str(replace(error, file=str(file))), err=True)
+                raise SystemExit(1) from exc
+            click.echo(f"published {file.name}" if new else f"unchanged {file.name} (this content is published already)")
 
         @cli.command(name="export-openapi", help="Write the OpenAPI document to mobile_api_spec/openapi.json.")
         @click.option("--out", type=click.Path(path_type=Path), default=OPENAPI_FILE)

@@ -70,6 +70,7 @@ class ErrorCode(StrEnum):
     DECISION_DEADLINE_PASSED = "decision_deadline_passed"
     NOT_DECIDED = "not_decided"
     DOCUMENT_UNAVAILABLE = "document_unavailable"
+    CHECKLIST_VERSION_PUBLISHED = "checklist_version_published"
     # 413
     PAYLOAD_TOO_LARGE = "payload_too_large"
     FILE_TOO_LARGE = "file_too_large"
@@ -94,6 +95,9 @@ class ErrorCode(StrEnum):
     CORRUPT_FILE = "corrupt_file"
     UPLOAD_MISSING = "upload_missing"
     UPLOAD_MISMATCH = "upload_mismatch"
+    CHECKLIST_INVALID = "checklist_invalid"
+    CHECKLIST_NOT_IN_FORCE = "checklist_not_in_force"
+    UNKNOWN_SITE_TYPE = "unknown_site_type"
     # 429
     TOO_MANY_REQUESTS = "too_many_requests"
     LOGIN_THROTTLED = "login_throttled"
@@ -246,6 +250,12 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
         "The case lacks what this document is made from (a submitted inspection, or hazards to order rectified); this "
         "document cannot be made for it.",
     ),
+    E.CHECKLIST_VERSION_PUBLISHED: ErrorSpec(
+        409,
+        "Checklist version already published",
+        "This code and version are published with other content, and a published version never changes; give the new "
+        "content a new version (sending the same content again is answered 200).",
+    ),
     E.PAYLOAD_TOO_LARGE: ErrorSpec(
         413,
         "Payload too large",
@@ -320,6 +330,24 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
         422,
         "Upload does not match",
         "The uploaded bytes differ in size or sha256 from what was declared and were discarded; upload the declared file again.",
+    ),
+    E.CHECKLIST_INVALID: ErrorSpec(
+        422,
+        "Checklist file invalid",
+        "The checklist YAML does not fit the format (checklists/README.md): `field` names the first problem, `line` its "
+        "line in the file, `errors` every problem; correct the file and send it again.",
+    ),
+    E.CHECKLIST_NOT_IN_FORCE: ErrorSpec(
+        422,
+        "Checklist not in force on the inspection date",
+        "A named checklist version is not the one in force on the inspection's date (superseded, not yet in force or "
+        "withdrawn); take the versions from GET /checklists?date=<inspection_date>.",
+    ),
+    E.UNKNOWN_SITE_TYPE: ErrorSpec(
+        422,
+        "Unknown site type",
+        "A site type names no comprehensive-judgement rule of the inspection's checklists; use a `site_type` from their "
+        "`combination_rules`.",
     ),
     E.TOO_MANY_REQUESTS: ErrorSpec(429, "Too many requests", "Too many requests in a short time; wait before sending again."),
     E.LOGIN_THROTTLED: ErrorSpec(

@@ -108,6 +108,16 @@ async def _row_counts(world: World) -> dict[str, int]:
         return {name: count for name, count in (await conn.execute(text(query))).all()}
 
 
+def _pairs(files: Any) -> list[tuple[str, Any]]:
+    return list(files.items()) if isinstance(files, dict) else list(files)
+
+
+def _as_sendable(part: Any) -> Any:
+    if isinstance(part, tuple):
+        return (part[0], _as_sendable(part[1]), *part[2:])
+    return part if isinstance(part, str | bytes) or hasattr(part, "read") else str(part)
+
+
 def _httpx_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     """schemathesis serialises a case for `requests`; the same request for httpx."""
     out = {k: v for k, v in kwargs.items() if k in ("method", "url", "headers", "params", "json", "files")}
@@ -116,6 +126,8 @@ def _httpx_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
         out["content"] = data
     elif data is not None:
         out["data"] = data
+    if out.get("files") is not None:  # a negative case may make a file part a number: it goes on the wire as its text
+        out["files"] = [(name, _as_sendable(part)) for name, part in _pairs(out["files"])]
     if out.get("files") is not None and "headers" in out:  # httpx picks the multipart boundary itself
         out["headers"] = {k: v for k, v in out["headers"].items() if k.lower() != "content-type"}
     return out

@@ -56,10 +56,19 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def parse_checklist_file(path: Path) -> ChecklistFile:
-    name = path.name
+def parse_checklist_file(path: Path, *, name_must_match: bool = True) -> ChecklistFile:
+    """A file of the shipped directory must be named `<code>@<version>.yaml`; an imported file may have any name."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ChecklistFileInvalid([FileError(path.name, None, None, f"cannot read: {exc.strerror}")]) from exc
+    return parse_checklist_bytes(raw, path.name, name_must_match=name_must_match)
+
+
+def parse_checklist_bytes(raw: bytes, name: str, *, name_must_match: bool = False) -> ChecklistFile:
+    """Validate one checklist given as YAML bytes; every error names the file, the line and the field."""
+    try:
+        text = raw.decode("utf-8")
         root = yaml.compose(text)
         data: Any = yaml.safe_load(text)
     except UnicodeDecodeError as exc:
@@ -67,10 +76,12 @@ def parse_checklist_file(path: Path) -> ChecklistFile:
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise ChecklistFileInvalid([FileError(name, line, None, f"YAML syntax: {exc.problem}")]) from exc
+    except yaml.YAMLError as exc:  # anything else the parser refuses (e.g. a document that is no YAML at all)
+        raise ChecklistFileInvalid([FileError(name, 1, None, f"YAML syntax: {exc}")]) from exc
     if not isinstance(data, dict):
         raise ChecklistFileInvalid([FileError(name, 1, None, "the file must be a mapping of checklist fields")])
     try:
-        parsed = ChecklistFile.model_validate(data)
+        parsed = ChecklistFile.model_validate(data, context={"defer_consistency": True})
     except ValidationError as exc:
         errors = []
         for error in exc.errors():
@@ -78,8 +89,11 @@ def parse_checklist_file(path: Path) -> ChecklistFile:
             message = error["msg"].removeprefix("Value error, ")
             errors.append(FileError(name, _line_of(root, loc), _dotted(loc) or None, message))
         raise ChecklistFileInvalid(errors) from exc
+    problems = parsed.consistency_problems()
+    if problems:
+        raise ChecklistFileInvalid([FileError(name, _line_of(root, loc), _dotted(loc), message) for loc, message in problems])
     expected = f"{parsed.code}@{parsed.version}.yaml"
-    if name != expected:
+    if name_must_match and name != expected:
         raise ChecklistFileInvalid([FileError(name, 1, "code", f"file name must be {expected} (code@version.yaml)")])
     return parsed
 

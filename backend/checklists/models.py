@@ -53,3 +53,17 @@ class ChecklistItem(SQLModel, table=True):
     rectify_days: int
     min_photos: int
     verified: bool
+    major_standard_items: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+
+
+class ChecklistWithdrawal(SQLModel, table=True):
+    """A published version taken out of use (renamed or corrected): an append-only fact, the version row is untouched.
+
+    A withdrawn version is no longer offered or accepted for new inspections; inspections that used it keep it."""
+
+    __tablename__ = "checklist_withdrawal"
+
+    checklist_id: uuid.UUID = Field(foreign_key="checklist.id", primary_key=True)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    replaced_by: uuid.UUID | None = None
+    withdrawn_at: datetime = created_at_field()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,12 +18,29 @@ from sqlmodel import col
 
 from backend import audit
 from backend.audit import Actor
-from backend.checklists.loader import ChecklistFileInvalid, FileError, checklist_files, content_hash, parse_checklist_file
-from backend.checklists.models import Checklist, ChecklistItem
-from backend.checklists.schemas import ChecklistFile, ChecklistItemOut, ChecklistOut, ChecklistSummary, CombinationRule, DocumentRef
+from backend.checklists.loader import (
+    ChecklistFileInvalid,
+    FileError,
+    checklist_files,
+    content_hash,
+    parse_checklist_bytes,
+    parse_checklist_file,
+)
+from backend.checklists.models import Checklist, ChecklistItem, ChecklistWithdrawal
+from backend.checklists.schemas import (
+    ChecklistFile,
+    ChecklistItemOut,
+    ChecklistNotice,
+    ChecklistOut,
+    ChecklistPage,
+    ChecklistPublished,
+    ChecklistSummary,
+    CombinationRule,
+    DocumentRef,
+)
 from backend.clock import local_today
 from backend.db import rel
-from backend.errors import ErrorCode, NotFound
+from backend.errors import Conflict, ErrorCode, NotFound, ValidationFailed
 from backend.sync.service import record_change, register_serializer
 
 logger = logging.getLogger("backend.checklists")
@@ -47,52 +65,61 @@ class LoadReport:
     errors: list[FileError] = field(default_factory=list)
 
 
-def in_force(versions: list[Checklist], on: date) -> Checklist | None:
-    """The version of one standard that applies on a date.
-
-    Versions with a known effective date win; one whose date is unknown is used only when the standard has no dated
-    version at all (it is then taken as in force, with a warning), so an undated successor never displaces a dated
-    predecessor by accident.
-    """
-    dated = [v for v in versions if v.effective_from is not None]
-    if dated:
-        applicable = [v for v in dated if v.effective_from <= on]  # type: ignore[operator]
-        return max(applicable, key=lambda v: v.effective_from) if applicable else None  # type: ignore[arg-type,return-value]
-    return max(versions, key=lambda v: v.published_at) if versions else None
+STANDARD_UNAVAILABLE: Literal["standard_unavailable"] = "standard_unavailable"  # a notice, not an error code
+HOW_TO_LOAD = (
+    "An administrator loads the official text as a checklist YAML file (format: checklists/README.md): "
+    "`POST /api/v1/checklists` (multipart, the file in `file`) or `safety import-checklist FILE.yaml`. "
+    "It is validated, published as a new immutable version and offered from its effective date."
+)
 
 
-def status_on(checklist: Checklist, versions: list[Checklist], on: date) -> tuple[bool, str | None]:
-    """Whether this version is superseded on `on`, and what the inspector should be told before relying on it."""
+def covers(checklist: Checklist, on: date) -> bool:
+    """In force on `on`: from `effective_from` (unknown = in force since before any date asked about) up to, but not
+    including, `effective_to` (the day the successor takes effect)."""
+    started = checklist.effective_from is None or checklist.effective_from <= on
+    return started and (checklist.effective_to is None or on < checklist.effective_to)
+
+
+def in_force(versions: list[Checklist], on: date, withdrawn: set[uuid.UUID] | frozenset[uuid.UUID] = frozenset()) -> Checklist | None:
+    """The version of one standard that applies on a date: of those covering it (and not withdrawn), the one that
+    took effect last; a version whose start is unknown yields to any dated one covering the same day."""
+    covering = [v for v in versions if v.id not in withdrawn and covers(v, on)]
+    return max(covering, key=lambda v: (v.effective_from or date.min, v.published_at)) if covering else None
+
+
+def status_on(
+    checklist: Checklist, versions: list[Checklist], on: date, withdrawn: set[uuid.UUID] | frozenset[uuid.UUID] = frozenset()
+) -> tuple[bool, bool, str | None]:
+    """(in force, superseded) on `on`, and what the inspector should be told before relying on this version."""
     warnings: list[str] = []
     successor = DocumentRef.model_validate(checklist.superseded_by) if checklist.superseded_by else None
-    current = in_force(versions, on)
-    replaced_here = (
-        current is not None
-        and current.id != checklist.id
-        and (checklist.effective_from is None or (current.effective_from or date.min) > checklist.effective_from)
-    )
+    current = in_force(versions, on, withdrawn)
+    is_current = current is not None and current.id == checklist.id
     ended = checklist.effective_to is not None and on >= checklist.effective_to
-    successor_in_force = successor is not None and successor.effective_from is not None and on >= successor.effective_from
-    superseded = replaced_here or ended or successor_in_force
+    replaced_here = current is not None and not is_current and (current.effective_from or date.min) > (checklist.effective_from or date.min)
+    if checklist.id in withdrawn:
+        warnings.append("本版本已撤回，不再用于新的检查；使用它的检查记录保持不变")
     if replaced_here:
         warnings.append(f"本版本已被版本 {current.version} 代替，请使用新版本")  # type: ignore[union-attr]
-    elif superseded:
+    elif ended:
+        last_day = checklist.effective_to - timedelta(days=1)  # type: ignore[operator]
         name = f"《{successor.title}》（{successor.document_number}）" if successor else "新版本"
-        since = successor.effective_from if successor and successor.effective_from else checklist.effective_to
-        warnings.append(f"本版本已被{name}代替（{since}起施行），新版本尚未载入本系统，请以新版本为准")
-    elif successor is not None:
-        undated = [v.version for v in versions if v.id != checklist.id and v.effective_from is None]
-        loaded = f"（已载入为版本 {undated[0]}）" if undated else ""
-        warnings.append(f"已有后续版本《{successor.title}》（{successor.document_number}）{loaded}，其施行日期未核实，请核对适用版本")
+        warnings.append(f"本版本施行至 {last_day}，此后适用{name}，该标准尚未载入本系统")
+    elif checklist.effective_from is not None and on < checklist.effective_from:
+        warnings.append(f"本版本自 {checklist.effective_from} 起施行，所查日期尚未施行")
     if checklist.effective_from is None:
         warnings.append("本版本施行日期未核实")
+    if checklist.issuing_body is None:
+        warnings.append("发布机关未核实")
     if checklist.official_item_count and checklist.item_count < checklist.official_item_count:
         warnings.append(f"本检查表收录 {checklist.item_count}/{checklist.official_item_count} 项，缺失条目见 checklists/README.md")
-    return superseded, "；".join(warnings) or None
+    return is_current, ended or replaced_here, "；".join(warnings) or None
 
 
-def summary_of(checklist: Checklist, versions: list[Checklist], on: date) -> ChecklistSummary:
-    superseded, warning = status_on(checklist, versions, on)
+def summary_of(
+    checklist: Checklist, versions: list[Checklist], on: date, withdrawn: set[uuid.UUID] | frozenset[uuid.UUID] = frozenset()
+) -> ChecklistSummary:
+    is_current, superseded, warning = status_on(checklist, versions, on, withdrawn)
     return ChecklistSummary(
         id=checklist.id,
         code=checklist.code,
@@ -103,13 +130,42 @@ def summary_of(checklist: Checklist, versions: list[Checklist], on: date) -> Che
         document_number=checklist.document_number,
         effective_from=checklist.effective_from,
         effective_to=checklist.effective_to,
+        last_day_in_force=checklist.effective_to - timedelta(days=1) if checklist.effective_to else None,
         item_count=checklist.item_count,
         major_item_count=checklist.major_item_count,
         official_item_count=checklist.official_item_count,
+        in_force=is_current,
         superseded=superseded,
+        withdrawn=checklist.id in withdrawn,
         superseded_by=DocumentRef.model_validate(checklist.superseded_by) if checklist.superseded_by else None,
         warning=warning,
     )
+
+
+def unavailable_notice(versions: list[Checklist], on: date) -> ChecklistNotice | None:
+    """`standard_unavailable` when no version of a standard is in force on `on` because its successor, in force by
+    then, is not loaded: the predecessor is not offered as the standard, and the inspector is told what is missing."""
+    if in_force(versions, on) is not None:
+        return None
+    for checklist in sorted(versions, key=lambda v: v.effective_to or date.max, reverse=True):
+        successor = DocumentRef.model_validate(checklist.superseded_by) if checklist.superseded_by else None
+        if checklist.effective_to is None or on < checklist.effective_to or successor is None:
+            continue
+        return ChecklistNotice(
+            code=STANDARD_UNAVAILABLE,
+            checklist_code=checklist.code,
+            title=successor.title,
+            document_number=successor.document_number,
+            effective_from=successor.effective_from or checklist.effective_to,
+            message=(
+                f"《{successor.title}》（{successor.document_number}）自 {successor.effective_from or checklist.effective_to} 起施行，"
+                f"本系统尚未载入其条文；原《{checklist.title}》（{checklist.document_number}）已于 "
+                f"{checklist.effective_to - timedelta(days=1)} 失效，不再作为判定标准提供。请按现行标准原文判定，"
+                "并请管理员导入该标准。"
+            ),
+            how_to_load=HOW_TO_LOAD,
+        )
+    return None
 
 
 class ChecklistService:
@@ -118,12 +174,14 @@ class ChecklistService:
 
     # --- publishing -----------------------------------------------------------------------------------------
 
-    async def publish(self, parsed: ChecklistFile, source_file: str) -> bool:
-        """Publish one version; True when new, False when the same content was already published."""
+    async def publish(self, parsed: ChecklistFile, source_file: str, actor: Actor = LOADER) -> tuple[Checklist, bool]:
+        """Add one version to the unit of work (the caller commits): (row, True) when new, (existing row, False) when
+        the same content was already published; other content under a published code@version is refused."""
         digest = content_hash(parsed)
         existing = await self._by_code_version(parsed.code, parsed.version)
         if existing is not None:
-            return self._same_or_refuse(existing, digest, source_file)
+            self._same_or_refuse(existing, digest, source_file)
+            return existing, False
         checklist = Checklist(
             id=checklist_id(parsed.code, parsed.version),
             **parsed.model_dump(
@@ -149,7 +207,7 @@ class ChecklistService:
             item_count=len(parsed.items),
             major_item_count=sum(1 for i in parsed.items if i.major_hazard),
             content_sha256=digest,
-            source_file=source_file,
+            source_file=source_file[-200:],
         )
         self.session.add(checklist)
         for position, item in enumerate(parsed.items):
@@ -157,26 +215,18 @@ class ChecklistService:
         record_change(self.session, "checklist", checklist.id, "create")
         audit.record(
             self.session,
-            LOADER,
+            actor,
             "checklist.publish",
             "checklist",
             checklist.id,
             {"code": parsed.code, "version": parsed.version, "sha256": digest, "file": source_file},
         )
-        try:
-            await self.session.commit()
-        except IntegrityError:  # another process published the same version at the same moment
-            await self.session.rollback()
-            existing = await self._by_code_version(parsed.code, parsed.version)
-            if existing is None:
-                raise
-            return self._same_or_refuse(existing, digest, source_file)
-        return True
+        return checklist, True
 
     @staticmethod
-    def _same_or_refuse(existing: Checklist, digest: str, source_file: str) -> bool:
+    def _same_or_refuse(existing: Checklist, digest: str, source_file: str) -> None:
         if existing.content_sha256 == digest:
-            return False
+            return
         raise PublishedVersionChanged(
             [
                 FileError(
@@ -184,7 +234,7 @@ class ChecklistService:
                     None,
                     "version",
                     f"version {existing.version} of {existing.code} is published (sha256 {existing.content_sha256[:12]}…) "
-                    "and cannot change; give the new content a new version in a new file",
+                    "and cannot change; give the new content a new version",
                 )
             ]
         )
@@ -193,21 +243,63 @@ class ChecklistService:
         query = select(Checklist).where(col(Checklist.code) == code, col(Checklist.version) == version)
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    async def publish_once(self, parsed: ChecklistFile, source_file: str) -> bool:
+        """Publish in a transaction of its own (start-up and the CLI); a racing process publishing the same
+        content at the same moment is answered as already published."""
+        try:
+            _, new = await self.publish(parsed, source_file)
+            await self.session.commit()
+        except IntegrityError:
+            await self.session.rollback()
+            existing = await self._by_code_version(parsed.code, parsed.version)
+            if existing is None:
+                raise
+            self._same_or_refuse(existing, content_hash(parsed), source_file)
+            return False
+        return new
+
+    async def import_upload(self, raw: bytes, filename: str, actor: Actor) -> ChecklistPublished:
+        """POST /checklists: the same validation as the files, a 422 naming the field and line, 409 for other
+        content under a published version, and the same content again answered as already published."""
+        try:
+            parsed = parse_checklist_bytes(raw, filename)
+        except ChecklistFileInvalid as exc:
+            first = exc.errors[0]
+            raise ValidationFailed(
+                "; ".join(str(e) for e in exc.errors[:20]),
+                code=ErrorCode.CHECKLIST_INVALID,
+                field=f"file.{first.field}" if first.field else "file",
+                line=first.line,
+                errors=[{"field": e.field, "line": e.line, "message": e.message} for e in exc.errors[:50]],
+            ) from exc
+        try:
+            checklist, created = await self.publish(parsed, filename, actor)
+        except PublishedVersionChanged as exc:
+            raise Conflict(str(exc.errors[0]), code=ErrorCode.CHECKLIST_VERSION_PUBLISHED, field="version") from exc
+        return ChecklistPublished(
+            id=checklist.id, code=checklist.code, version=checklist.version, content_sha256=checklist.content_sha256, created=created
+        )
+
     @classmethod
     async def load_directory(cls, sessionmaker: async_sessionmaker[AsyncSession], directory: Path) -> LoadReport:
         """Validate and publish every file; each file is its own transaction, so one bad file blocks no other."""
         report = LoadReport()
         for path in checklist_files(directory):
             try:
-                parsed = parse_checklist_file(path)
-                async with sessionmaker() as session:
-                    new = await cls(session).publish(parsed, path.name)
-                (report.published if new else report.unchanged).append(path.name)
+                report_file = await cls.load_file(sessionmaker, path, name_must_match=True)
+                (report.published if report_file else report.unchanged).append(path.name)
             except ChecklistFileInvalid as exc:
                 report.errors.extend(exc.errors)
         for error in report.errors:
             logger.error("checklist not loaded: %s", error)
         return report
+
+    @classmethod
+    async def load_file(cls, sessionmaker: async_sessionmaker[AsyncSession], path: Path, *, name_must_match: bool = False) -> bool:
+        """Validate and publish one file (`safety import-checklist`); True when it was new."""
+        parsed = parse_checklist_file(path, name_must_match=name_must_match)
+        async with sessionmaker() as session:
+            return await cls(session).publish_once(parsed, path.name)
 
     # --- reading ----------------------------------------------------------------------------------------------
 
@@ -222,12 +314,37 @@ class ChecklistService:
             by_code.setdefault(checklist.code, []).append(checklist)
         return by_code
 
-    async def list(self, topic: str | None, kind: str | None, on: date, all_versions: bool) -> list[ChecklistSummary]:
+    async def withdrawn(self) -> set[uuid.UUID]:
+        return set((await self.session.execute(select(col(ChecklistWithdrawal.checklist_id)))).scalars())
+
+    async def list(self, topic: str | None, kind: str | None, on: date, all_versions: bool) -> ChecklistPage:
         out: list[ChecklistSummary] = []
+        notices: list[ChecklistNotice] = []
+        withdrawn = await self.withdrawn()
         for versions in (await self.versions(topic, kind)).values():
-            chosen = sorted(versions, key=lambda v: v.published_at) if all_versions else [in_force(versions, on)]
-            out += [summary_of(c, versions, on) for c in chosen if c is not None]
-        return sorted(out, key=lambda s: (s.topic, s.kind, s.code, s.version))
+            chosen = sorted(versions, key=lambda v: v.published_at) if all_versions else [in_force(versions, on, withdrawn)]
+            out += [summary_of(c, versions, on, withdrawn) for c in chosen if c is not None]
+            notice = unavailable_notice([v for v in versions if v.id not in withdrawn], on)
+            if notice is not None:
+                notices.append(notice)
+        items = sorted(out, key=lambda s: (s.topic, s.kind, s.code, s.version))
+        return ChecklistPage(items=items, next_cursor=None, notices=notices)
+
+    async def not_in_force(self, ids: builtins.list[uuid.UUID], on: date) -> builtins.list[Checklist]:
+        """Of these published versions, those that are not the version of their standard in force on `on`."""
+        rows = list((await self.session.execute(select(Checklist).where(col(Checklist.id).in_(ids)))).scalars())
+        codes = {c.code for c in rows}
+        query = select(Checklist).where(col(Checklist.code).in_(codes))
+        by_code: dict[str, list[Checklist]] = {}
+        for checklist in (await self.session.execute(query)).scalars():
+            by_code.setdefault(checklist.code, []).append(checklist)
+        withdrawn = await self.withdrawn()
+        out = []
+        for checklist in rows:
+            current = in_force(by_code[checklist.code], on, withdrawn)
+            if current is None or current.id != checklist.id:
+                out.append(checklist)
+        return out
 
     async def get(self, checklist_id_: uuid.UUID, on: date) -> ChecklistOut:
         query = select(Checklist).options(selectinload(rel(Checklist.items))).where(col(Checklist.id) == checklist_id_)
@@ -235,7 +352,7 @@ class ChecklistService:
         if checklist is None:
             raise NotFound(f"checklist {checklist_id_} not found", code=ErrorCode.CHECKLIST_NOT_FOUND)
         versions = (await self.versions())[checklist.code]
-        summary = summary_of(checklist, versions, on)
+        summary = summary_of(checklist, versions, on, await self.withdrawn())
         return ChecklistOut(
             **summary.model_dump(),
             issuing_body=checklist.issuing_body,
@@ -254,10 +371,11 @@ async def _serialize(session: AsyncSession, ids: list[str]) -> dict[str, dict[st
     service = ChecklistService(session)
     wanted = {uuid.UUID(i) for i in ids}
     out: dict[str, dict[str, Any]] = {}
+    withdrawn = await service.withdrawn()
     for versions in (await service.versions()).values():
         for checklist in versions:
             if checklist.id in wanted:
-                out[str(checklist.id)] = summary_of(checklist, versions, local_today()).model_dump(mode="json")
+                out[str(checklist.id)] = summary_of(checklist, versions, local_today(), withdrawn).model_dump(mode="json")
     return out
 
 

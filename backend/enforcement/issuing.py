@@ -162,16 +162,19 @@ class DocumentIssuer(CaseAccess):
         )
         if not hazards:
             raise Conflict("the inspection found no hazard to order rectified", code=ErrorCode.DOCUMENT_UNAVAILABLE)
+        found = (await self.session.execute(select(InspectionResult).where(col(InspectionResult.inspection_id) == inspection.id))).scalars()
+        days = {(str(r.checklist_id), r.item_code): (r.hazard or {}).get("rectify_days") for r in found}
+        immediate = [days.get((str(h.checklist_id), h.item_code or "")) == 0 for h in hazards]
         content.sections = [
             (
                 "经查，你单位存在下列事故隐患：",
                 [
                     f"{n}. {h.description}（{'重大' if h.level == 'major' else '一般'}事故隐患；"
-                    f"整改期限：{chinese_date(h.deadline) if h.deadline else '立即'}）"
-                    for n, h in enumerate(hazards, start=1)
+                    f"{'立即排除' if now_ else '整改期限：' + (chinese_date(h.deadline) if h.deadline else '立即')}）"
+                    for n, (h, now_) in enumerate(zip(hazards, immediate, strict=True), start=1)
                 ],
             ),
-            ("整改要求：", ["依据《中华人民共和国安全生产法》第六十五条，责令你单位在上述期限内整改完毕，并将整改情况书面报告。"]),
+            ("整改要求：", rectification_requirements(hazards, immediate)),
         ]
         return content
 
@@ -196,3 +199,33 @@ class DocumentIssuer(CaseAccess):
         }
         amount = f"人民币{measure['amount']}元" if measure.get("amount") is not None else ""
         return f"{names[measure['type']]}{amount}（依据《{basis.law}》{basis.article}{basis.item or ''}）"
+
+
+# 安全生产法 第六十五条（三） and 第一百零二条, each with its content as the project's verified facts give it
+# (checklists/SOURCES.md, SRC-G10); the facts summarise 第六十五条（三）, so it is cited with its content, not quoted.
+ARTICLE_65 = (
+    "《中华人民共和国安全生产法》第六十五条（三）（执法中发现隐患责令立即排除，"
+    "重大隐患排除前或排除中无法保证安全的责令撤出作业人员、暂时停产停业或停止使用，排除后经审查同意方可恢复）"
+)
+ARTICLE_102 = "《中华人民共和国安全生产法》第一百零二条（未采取措施消除事故隐患的，责令立即消除或者限期消除）"
+
+
+def rectification_requirements(hazards: list[Hazard], immediate: list[bool]) -> list[str]:
+    """The 整改要求 of a 责令限期整改指令书, each order on its own provision: 立即排除 on 第六十五条; a deadline on
+    第一百零二条's 限期消除 (第六十五条 orders immediate removal, it is no basis for a 30–90 day deadline); and, for
+    a major hazard, 第六十五条's withdrawal and stop where safety cannot be kept while it is removed."""
+    numbers = {True: [], False: []}  # type: dict[bool, list[str]]
+    for n, now_ in enumerate(immediate, start=1):
+        numbers[now_].append(str(n))
+    paragraphs = []
+    if numbers[True]:
+        paragraphs.append(f"依据{ARTICLE_65}。责令你单位立即排除第{'、'.join(numbers[True])}项事故隐患。")
+    if numbers[False]:
+        paragraphs.append(f"依据{ARTICLE_102}。责令你单位在上述期限内消除第{'、'.join(numbers[False])}项事故隐患，并将整改情况书面报告。")
+    majors = [str(n) for n, h in enumerate(hazards, start=1) if h.level == "major"]
+    if majors:
+        paragraphs.append(
+            f"第{'、'.join(majors)}项为重大事故隐患。依据{ARTICLE_65}，排除前或排除中无法保证安全的，责令撤出作业人员、"
+            "暂时停产停业或停止使用，排除后经审查同意方可恢复。"
+        )
+    return paragraphs

@@ -1,7 +1,7 @@
 """Inspections, the checklist versions and inspectors they use, and their results (one per item)."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
@@ -17,6 +17,8 @@ class Inspection(SQLModel, table=True):
     enterprise_id: uuid.UUID = Field(foreign_key="enterprise.id", index=True)
     kind: str = Field(max_length=16)  # enforcement (执法检查) | routine
     with_experts: bool = False  # 执法+专家
+    inspection_date: date | None = None  # the day inspected (agency zone): decides which checklist versions apply
+    site_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
     status: str = Field(max_length=16, index=True)
     created_by: uuid.UUID = Field(foreign_key="app_user.id")
     client_fingerprint: str = Field(max_length=64)

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
+from backend.clock import local_today
 from backend.vocabulary import HazardLevel, InspectionKind, InspectionStatus
-from backend.wire import INSTANT_RANGE, Input, Instant, Line, Output
+from backend.wire import INSTANT_MIN, INSTANT_RANGE, Input, Instant, Line, Output
 
 Outcome = Literal["compliant", "hazard", "not_applicable"]
 AttendeeRole = Literal["principal", "safety_manager", "operator", "expert", "other"]
 # 企业主要负责人、安全管理人员、岗位操作人员 must attend the whole inspection; experts too for 执法+专家.
 REQUIRED_ATTENDEES: tuple[AttendeeRole, ...] = ("principal", "safety_manager", "operator")
+
+
+def _inspection_day(value: date) -> date:
+    if not INSTANT_MIN.date() <= value <= local_today() + timedelta(days=1):
+        raise ValueError(f"must lie between {INSTANT_MIN.date().isoformat()} and one day from today")
+    return value
+
+
+InspectionDay = Annotated[date, AfterValidator(_inspection_day)]
+SiteType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
 
 
 class InspectionIn(Input):
@@ -24,12 +35,23 @@ class InspectionIn(Input):
     inspector_ids: list[uuid.UUID] = Field(min_length=1, max_length=10, description="the team; the caller is always on it")
     kind: InspectionKind
     with_experts: bool = Field(default=False, description="执法+专家: experts attend and are recorded")
+    inspection_date: InspectionDay | None = Field(
+        default=None,
+        description="the day inspected (default: today in the agencies' zone); every checklist must be the version in "
+        "force that day (`422 checklist_not_in_force` naming `checklist_ids`)",
+    )
+    site_types: list[SiteType] = Field(
+        default_factory=list,
+        max_length=10,
+        description="what kind of site this is for the comprehensive judgement (综合判定), e.g. `crowded_place` "
+        "(人员密集场所): a `site_type` of the checklists' `combination_rules`",
+    )
 
 
 class HazardDraft(Input):
     level: HazardLevel
     description: str = Field(min_length=1, max_length=4000)
-    rectify_days: int | None = Field(default=None, ge=1, le=365)
+    rectify_days: int | None = Field(default=None, ge=0, le=365, description="0: 立即排除 (deadline the inspection day)")
 
 
 class ResultIn(Input):
@@ -92,6 +114,8 @@ class InspectionOut(Output):
     enterprise_id: uuid.UUID
     kind: InspectionKind
     with_experts: bool
+    inspection_date: date | None = Field(description="the day inspected; null only for inspections started before it was kept")
+    site_types: list[str]
     status: InspectionStatus
     checklist_ids: list[uuid.UUID]
     inspector_ids: list[uuid.UUID]

@@ -4,6 +4,8 @@ evidenced, idempotent and turns each hazard result into exactly one hazard."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +17,9 @@ from backend import audit, scope
 from backend.accounts.models import Enterprise
 from backend.audit import Actor
 from backend.checklists.models import Checklist, ChecklistItem
-from backend.clock import deadline_after, now
+from backend.checklists.schemas import CombinationRule
+from backend.checklists.service import ChecklistService
+from backend.clock import deadline_after, local_today, now
 from backend.db import rel
 from backend.errors import Conflict, ErrorCode, Forbidden, ValidationFailed
 from backend.evidence.models import Evidence
@@ -73,6 +77,8 @@ def inspection_out(inspection: Inspection) -> InspectionOut:
                 "enterprise_id",
                 "kind",
                 "with_experts",
+                "inspection_date",
+                "site_types",
                 "status",
                 "notice_given_at",
                 "notice_note",
@@ -140,13 +146,26 @@ class InspectionService:
             "checklist_ids": checklist_ids,
             "inspector_ids": inspector_ids,
         }
+        if data.inspection_date is not None or data.site_types:  # inspections sent without them keep their fingerprint
+            content |= {"inspection_date": data.inspection_date, "site_types": sorted(set(data.site_types))}
         digest = fingerprint(content)
         existing = await self._existing(inspection_id, digest)
         if existing is not None:
             return existing, False
 
         enterprise = await scope.one(self.session, self.actor, Enterprise, data.enterprise_id, field="enterprise_id")
-        await scope.many(self.session, self.actor, Checklist, checklist_ids, field="checklist_ids")
+        checklists = await scope.many(self.session, self.actor, Checklist, checklist_ids, field="checklist_ids")
+        inspection_date = data.inspection_date or local_today()
+        await self._require_in_force(checklist_ids, inspection_date)
+        site_types = sorted(set(data.site_types))
+        known_site_types = {rule["site_type"] for c in checklists for rule in c.combination_rules}
+        unknown = [t for t in site_types if t not in known_site_types]
+        if unknown:
+            raise ValidationFailed(
+                f"site types {unknown} name no comprehensive-judgement rule of these checklists (known: {sorted(known_site_types)})",
+                code=ErrorCode.UNKNOWN_SITE_TYPE,
+                field="site_types",
+            )
         team = await scope.supervising_officers(
             self.session,
             inspector_ids,
@@ -163,6 +182,8 @@ class InspectionService:
             attendees=[],
             created_at=at,
             updated_at=at,
+            inspection_date=inspection_date,
+            site_types=site_types,
             **{k: content[k] for k in ("enterprise_id", "kind", "with_experts")},
         )
         created = await insert_once(
@@ -178,6 +199,17 @@ class InspectionService:
                 raise concurrent_change()
             return existing, False
         return await self.get(inspection_id), True
+
+    async def _require_in_force(self, checklist_ids: list[uuid.UUID], on: date) -> None:
+        """An inspection uses the versions in force on its date: an older window gets the older version."""
+        stale = await ChecklistService(self.session).not_in_force(checklist_ids, on)
+        if stale:
+            named = ", ".join(f"{c.code}@{c.version} ({c.id})" for c in stale)
+            raise ValidationFailed(
+                f"not the version in force on {on}: {named}; take the versions from GET /checklists?date={on}",
+                code=ErrorCode.CHECKLIST_NOT_IN_FORCE,
+                field="checklist_ids",
+            )
 
     async def _existing(self, inspection_id: uuid.UUID, digest: str) -> Inspection | None:
         if await find_retry(self.session, scope.readable(self.actor, Inspection), Inspection, inspection_id, digest) is None:
@@ -264,7 +296,7 @@ class InspectionService:
             hazard = {
                 "level": draft.level if draft else ("major" if item.major_hazard else "general"),
                 "description": draft.description if draft else None,
-                "rectify_days": (draft.rectify_days if draft else None) or item.rectify_days,
+                "rectify_days": draft.rectify_days if draft and draft.rectify_days is not None else item.rectify_days,
             }
         return {
             "outcome": result.outcome,
@@ -313,23 +345,22 @@ class InspectionService:
         await self._require_photos(inspection, hazard_results, items)
 
         at = now()
-        topics = dict(
-            (
-                await self.session.execute(
-                    select(col(Checklist.id), col(Checklist.topic)).where(col(Checklist.id).in_([k[0] for k in items]))
-                )
-            ).all()
-        )
+        checklists = {
+            c.id: c for c in (await self.session.execute(select(Checklist).where(col(Checklist.id).in_({k[0] for k in items})))).scalars()
+        }
+        combined = combined_major(checklists.values(), inspection.site_types, hazard_results)
         hazard_ids = []
         for result in hazard_results:
             draft = result.hazard or {}
             item = items[(result.checklist_id, result.item_code)]
+            determination = combined.get((result.checklist_id, result.item_code))
+            immediately = draft["rectify_days"] == 0
             hazard = Hazard(
                 id=hazard_id_for(inspection.id, result.checklist_id, result.item_code),
                 status=HazardStatus.rectifying,
                 enterprise_id=inspection.enterprise_id,
-                topic=topics[result.checklist_id],
-                level=draft["level"],
+                topic=checklists[result.checklist_id].topic,
+                level="major" if determination else draft["level"],
                 description=draft.get("description") or result.note or item.text,
                 note=result.note,
                 item_text=item.text,
@@ -341,7 +372,8 @@ class InspectionService:
                 deadline=deadline_after(at, draft["rectify_days"]),
                 client_fingerprint=fingerprint({"inspection_id": inspection.id, "item": result.item_code}),
             )
-            await open_hazard(self.session, self.actor, hazard, f"检查发现（{result.item_code}），责令限期整改")
+            note = f"检查发现（{result.item_code}），{'责令立即排除' if immediately else '责令限期整改'}"
+            await open_hazard(self.session, self.actor, hazard, f"{note}；{determination}" if determination else note)
             hazard_ids.append(hazard.id)
         inspection.attendees = [a.model_dump() for a in data.attendees]
         inspection.feedback, inspection.feedback_at = data.feedback, at
@@ -386,6 +418,27 @@ class InspectionService:
             query = query.where(col(Inspection.status) == status)
         rows = list((await self.session.execute(keyset(query, Inspection.created_at, Inspection.id, cursor, limit))).scalars())
         return page_of(rows, limit, inspection_out)
+
+
+def combined_major(
+    checklists: Iterable[Checklist], site_types: list[str], hazard_results: list[InspectionResult]
+) -> dict[tuple[uuid.UUID, str], str]:
+    """The comprehensive judgement (综合判定, GB 35181): the findings that together make a major hazard, each with the
+    reason. Only enabled rules for the inspection's site types count; below the threshold the findings stay as found."""
+    found: dict[tuple[uuid.UUID, str], str] = {}
+    for checklist in checklists:
+        for rule in (CombinationRule.model_validate(r) for r in checklist.combination_rules):
+            if not rule.enabled or rule.site_type not in site_types:
+                continue
+            hits = sorted(r.item_code for r in hazard_results if r.checklist_id == checklist.id and r.item_code in rule.elements)
+            if len(hits) >= rule.threshold:
+                reason = (
+                    f"综合判定：{rule.applies_to}存在综合判定要素 {len(hits)} 项（{'、'.join(hits)}），"
+                    f"达到 {rule.threshold} 项，判定为重大事故隐患（{checklist.document_number}）"
+                )
+                for code in hits:
+                    found.setdefault((checklist.id, code), reason)
+    return found
 
 
 async def _serialize(session: AsyncSession, ids: list[str]) -> dict[str, dict[str, Any]]:
