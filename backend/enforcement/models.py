@@ -15,21 +15,28 @@ GENESIS_HASH = "0" * 64
 
 _version = Column("version", Integer, nullable=False)
 
-# Each deadline of the procedure, as (the due column, the column set when the step was taken): the case's deadlines
-# and the overdue list (`GET /cases?overdue_step=`) read these. backend/vocabulary.py OverdueStep names the steps.
-DEADLINE_COLUMNS = {
-    "decision": ("decide_by", "decided_at"),
-    "statement": ("statement_due", "statement_met_at"),
-    "hearing_request": ("hearing_request_due", "hearing_request_met_at"),
-    "delivery": ("delivery_due", "delivered_at"),
-    "payment": ("payment_due", "executed_at"),
+# Each deadline of the procedure: the due column, the column set when the step was taken, and the statuses in which
+# the step is still to be taken. The case's deadlines and the overdue list (`GET /cases?overdue_step=`) read these;
+# backend/vocabulary.py OverdueStep names the steps.
+BEFORE_DECISION = ("open", "decision_draft", "legal_review", "approved", "notified", "hearing_requested", "hearing_scheduled", "heard")
+DEADLINE_COLUMNS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "decision": ("decide_by", "decided_at", BEFORE_DECISION),
+    "statement": ("statement_due", "statement_met_at", ("notified",)),
+    "hearing_request": ("hearing_request_due", "hearing_request_met_at", ("notified",)),
+    "delivery": ("delivery_due", "delivered_at", ("decided",)),
+    "payment": ("payment_due", "executed_at", ("decided", "delivered")),
 }
+
+
+def pending_clause(step: str) -> str:
+    """The cases whose `step` is still to be taken, as SQL: the predicate of its partial index and of the list."""
+    due, met, statuses = DEADLINE_COLUMNS[step]
+    return f"status IN ({', '.join(repr(s) for s in statuses)}) AND {met} IS NULL AND {due} IS NOT NULL"
 
 
 def _open_deadline_index(step: str) -> Index:
     """Cases whose `step` is still to be taken, newest first: what the overdue list walks, one page at a time."""
-    due, met = DEADLINE_COLUMNS[step]
-    where = text(f"{met} IS NULL AND {due} IS NOT NULL")
+    where = text(pending_clause(step))
     return Index(f"ix_enforcement_case_open_{step}", "created_at", "id", postgresql_where=where, sqlite_where=where)
 
 

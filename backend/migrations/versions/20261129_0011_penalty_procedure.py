@@ -41,13 +41,14 @@ CASE_INSTANTS = (
     "executed_at",
     "closed_at",
 )
-# step -> (due column, met column), as backend/enforcement/models.py DEADLINE_COLUMNS
-DEADLINES = {
-    "decision": ("decide_by", "decided_at"),
-    "statement": ("statement_due", "statement_met_at"),
-    "hearing_request": ("hearing_request_due", "hearing_request_met_at"),
-    "delivery": ("delivery_due", "delivered_at"),
-    "payment": ("payment_due", "executed_at"),
+# step -> the cases whose step is still to be taken, as backend/enforcement/models.py pending_clause() says
+BEFORE_DECISION = "'open', 'decision_draft', 'legal_review', 'approved', 'notified', 'hearing_requested', 'hearing_scheduled', 'heard'"
+PENDING = {
+    "decision": f"status IN ({BEFORE_DECISION}) AND decided_at IS NULL AND decide_by IS NOT NULL",
+    "statement": "status IN ('notified') AND statement_met_at IS NULL AND statement_due IS NOT NULL",
+    "hearing_request": "status IN ('notified') AND hearing_request_met_at IS NULL AND hearing_request_due IS NOT NULL",
+    "delivery": "status IN ('decided') AND delivered_at IS NULL AND delivery_due IS NOT NULL",
+    "payment": "status IN ('decided', 'delivered') AND executed_at IS NULL AND payment_due IS NOT NULL",
 }
 
 
@@ -197,8 +198,8 @@ def upgrade() -> None:
     op.add_column("enforcement_case", sa.Column("hearing_right", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.add_column("enforcement_case", sa.Column("court_enforcement", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_index("ix_enforcement_case_created_at_id", "enforcement_case", ["created_at", "id"], unique=False)
-    for step, (due, met) in DEADLINES.items():
-        where = sa.text(f"{met} IS NULL AND {due} IS NOT NULL")
+    for step, clause in PENDING.items():
+        where = sa.text(clause)
         op.create_index(
             f"ix_enforcement_case_open_{step}",
             "enforcement_case",
@@ -233,7 +234,7 @@ def downgrade() -> None:
         batch_op.drop_column("target")
     forbid_changes("issued_document")
 
-    for step in DEADLINES:
+    for step in PENDING:
         op.drop_index(f"ix_enforcement_case_open_{step}", table_name="enforcement_case")
     op.drop_index("ix_enforcement_case_created_at_id", table_name="enforcement_case")
     with op.batch_alter_table("enforcement_case", schema=None) as batch_op:
