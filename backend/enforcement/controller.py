@@ -205,8 +205,8 @@ class CaseController(Controller):
     async def collective_discussion(
         self, case_id: FromPath[uuid.UUID], data: JSONBody[DiscussionIn], procedure: NamedDependency[ProcedureService]
     ) -> Response[DiscussionOut]:
-        discussion = await procedure.discussion(case_id, data)
-        return Response(DiscussionOut.model_validate(discussion, from_attributes=True), status_code=201)
+        discussion, created = await procedure.discussion(case_id, data)
+        return Response(DiscussionOut.model_validate(discussion, from_attributes=True), status_code=201 if created else 200)
 
     @post("/{case_id:uuid}/approve", guards=LEADERS, status_code=200, summary="A leader approves the draft decision")
     async def approve(

@@ -303,13 +303,13 @@ class ProcedureService(CaseAccess):
 
     # --- 集体讨论 and the leader's approval ---------------------------------------------------------------------
 
-    async def discussion(self, case_id: uuid.UUID, data: DiscussionIn) -> CaseDiscussion:
+    async def discussion(self, case_id: uuid.UUID, data: DiscussionIn) -> tuple[CaseDiscussion, bool]:
         case = await self._as_leader(case_id)
         request, earlier = await self._step(case, "collective_discussion", data)
         if earlier is not None:
             found = await self.session.get(CaseDiscussion, uuid.UUID(earlier.data["discussion_id"]))
             assert found is not None
-            return found
+            return found, False
         self._check(case, "collective_discussion")
         decision = await self._latest_decision(case_id)
         assert decision is not None and self.actor.user_id is not None  # a case past the draft has one
@@ -326,7 +326,7 @@ class ProcedureService(CaseAccess):
         await self._move(
             case, "collective_discussion", request, data.conclusion, {"discussion_id": discussion.id, "decision_id": decision.id}
         )
-        return discussion
+        return discussion, True
 
     async def approve(self, case_id: uuid.UUID, data: ApproveIn) -> Case:
         case = await self._as_leader(case_id)
