@@ -49,7 +49,7 @@ from backend.enforcement.schemas import (
 from backend.enforcement.service import CASE_WORKFLOW, CaseAccess
 from backend.errors import Conflict, ErrorCode, Forbidden, NotFound, ValidationFailed
 from backend.evidence.models import Evidence
-from backend.idempotency import ensure_same, fingerprint
+from backend.idempotency import fingerprint
 from backend.unit_of_work import flush
 from backend.vocabulary import AGENCY_STAFF, CaseStatus, EvidenceStatus, Role
 from backend.wire import ActionIn
@@ -151,9 +151,8 @@ class ProcedureService(CaseAccess):
             }
         )
         case = await self._as_party(case_id)
-        existing = await self.session.get(CaseStatement, statement_id)
+        existing = await self._earlier(CaseStatement, statement_id, case_id, digest)
         if existing is not None:
-            ensure_same(existing.client_fingerprint if existing.case_id == case_id else None, digest, "statement", statement_id)
             return existing, False
         self._check(case, "statement_made")
         evidence = await self._evidence(case_id, data.evidence_ids)
@@ -400,9 +399,8 @@ class ProcedureService(CaseAccess):
             {k: v for k, v in data.model_dump(mode="json").items() if k != "id"} | {"evidence_ids": sorted(map(str, data.evidence_ids))}
         )
         case = await self._as_handler(case_id)
-        existing = await self.session.get(CaseDelivery, delivery_id)
+        existing = await self._earlier(CaseDelivery, delivery_id, case_id, digest)
         if existing is not None:
-            ensure_same(existing.client_fingerprint if existing.case_id == case_id else None, digest, "delivery", delivery_id)
             return existing, False
         procedure = await self._procedure(case)
         document = await self._issuer().latest(case_id, data.document, data.target)
@@ -458,9 +456,8 @@ class ProcedureService(CaseAccess):
         payment_id = data.id or uuid.uuid4()
         digest = fingerprint({k: v for k, v in data.model_dump(mode="json").items() if k != "id"})
         case = await self._as_handler(case_id)
-        existing = await self.session.get(CasePayment, payment_id)
+        existing = await self._earlier(CasePayment, payment_id, case_id, digest)
         if existing is not None:
-            ensure_same(existing.client_fingerprint if existing.case_id == case_id else None, digest, "payment", payment_id)
             return existing, False
         self._check(case, "payment_recorded")
         procedure = await self._procedure(case)

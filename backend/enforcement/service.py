@@ -50,7 +50,7 @@ from backend.enforcement.schemas import (
     TargetOut,
 )
 from backend.errors import ErrorCode, Forbidden, ValidationFailed
-from backend.idempotency import find_retry, fingerprint
+from backend.idempotency import ensure_same, find_retry, fingerprint
 from backend.inspections.models import Inspection
 from backend.pagination import Page, keyset, page_of
 from backend.settings import Settings
@@ -205,6 +205,14 @@ class CaseAccess:
     async def _move(self, case: Case, action: str, request: ActionRequest | None, note: str | None, data: dict[str, Any]) -> None:
         CASE_WORKFLOW.transition(self.session, case, action, self.actor, note=note, data=data, request=request)
         await flush(self.session)
+
+    async def _earlier(self, model: Any, row_id: uuid.UUID, case_id: uuid.UUID, digest: str) -> Any | None:
+        """The row an earlier send of this create (same client id) made on this case; the id taken by other content or
+        on another case is `409 duplicate_conflict`."""
+        existing = await self.session.get(model, row_id)
+        if existing is not None:
+            ensure_same(existing.client_fingerprint if existing.case_id == case_id else None, digest, model.__tablename__, row_id)
+        return existing
 
     async def _latest_decision(self, case_id: uuid.UUID) -> Decision | None:
         query = select(Decision).where(col(Decision.case_id) == case_id).order_by(col(Decision.created_at).desc(), col(Decision.id).desc())
