@@ -370,3 +370,11 @@ async def test_a_redraft_after_the_statement_is_reviewed_and_notified_again(worl
     notices = [d for d in case["documents"] if d["type"] == "penalty_notice"]
     assert [n["edition"] for n in notices] == [1, 2] and notices[0]["number"] != notices[1]["number"]
     assert "10000" in await document_text(world, cid, "penalty_notice")
+
+
+async def test_the_admin_creates_leaders_of_an_agency(world: World) -> None:
+    leader = {"username": "leader_new", "password": "a-long-password", "display_name": "局长", "role": "leader"}
+    assert_problem(await world.post("admin", "/api/v1/users", leader), 422, field="agency_id")
+    created = await world.post("admin", "/api/v1/users", {**leader, "agency_id": str(world.agencies["district_a"].id)})
+    assert created.status_code == 201 and created.json()["role"] == "leader", created.text
+    assert_problem(await world.post("inspector_a1", "/api/v1/users", {**leader, "username": "leader_x"}), 403)
