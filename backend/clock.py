@@ -33,6 +33,27 @@ def deadline_after(start: datetime, days: int) -> datetime:
     return end_of_local_day(start.astimezone(agency_zone()).date() + timedelta(days=days))
 
 
+def local_date(at: datetime) -> date:
+    return at.astimezone(agency_zone()).date()
+
+
+def working_day_after(start: datetime, days: int) -> date:
+    """The `days`-th working day after `start`'s local date (行政处罚法 第八十五条: "二日""三日""五日""七日" are
+    working days): Monday to Friday but the HOLIDAYS, plus the MAKEUP_WORKDAYS (调休) at weekends."""
+    settings = get_settings()
+    day, counted = local_date(start), 0
+    while counted < days:
+        day += timedelta(days=1)
+        if day in settings.makeup_workdays or (day.weekday() < 5 and day not in settings.holidays):
+            counted += 1
+    return day
+
+
+def working_days_after(start: datetime, days: int) -> datetime:
+    """The end of the `days`-th working day after `start`, as an instant: the deadline of a working-day period."""
+    return end_of_local_day(working_day_after(start, days))
+
+
 def in_agency_zone(value: datetime) -> datetime:
     """Every instant the API returns carries the agencies' offset (+08:00), whether it was just written or read back."""
     return value.astimezone(agency_zone()) if value.tzinfo is not None else value

@@ -75,6 +75,18 @@ MAJOR_FINE = {
 }
 
 
+async def hear_and_approve(world: World, case_id: str, *, major: bool) -> None:
+    """From a draft ready for 告知 to one ready to decide: notify, the party's written waiver, and for a major
+    decision the collective discussion and a leader's approval."""
+    base = f"/api/v1/cases/{case_id}"
+    ok(await world.post("inspector_a1", f"{base}/notify", {}))
+    ok(await world.post("inspector_a2", f"{base}/statements", {"content": "当事人书面放弃陈述、申辩和听证权利", "waived": True}))
+    if major:
+        discussion = {"held_at": datetime.now(UTC).isoformat(), "participants": ["局长", "副局长"], "conclusion": "同意"}
+        ok(await world.post("leader_city", f"{base}/collective-discussion", discussion))
+        ok(await world.post("leader_city", f"{base}/approve", {}))
+
+
 def pdf_text(content: bytes) -> str:
     return "".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
 
@@ -137,6 +149,7 @@ async def test_a_case_end_to_end(world: World, bucket) -> None:
     ok(await world.post("inspector_a1", f"/api/v1/cases/{cid}/decision", MAJOR_FINE))
     approved = await world.post("legal_city", f"/api/v1/cases/{cid}/legal-review", {"decision": "approve", "opinion": "同意"})
     assert approved.status_code == 200
+    await hear_and_approve(world, cid, major=True)
     decided = await world.post("inspector_a1", f"/api/v1/cases/{cid}/decide")
     assert decided.status_code == 200, decided.text
     body = decided.json()
@@ -148,6 +161,10 @@ async def test_a_case_end_to_end(world: World, bucket) -> None:
         "returned",
         "major_decision_drafted",
         "approved",
+        "notified",
+        "statement_made",
+        "collective_discussion",
+        "leader_approved",
         "decided",
     ]
 
@@ -182,7 +199,8 @@ async def test_a_case_end_to_end(world: World, bucket) -> None:
     verified = (await world.get("legal_city", f"/api/v1/cases/{cid}/verify")).json()
     records = (await world.get("inspector_a1", f"/api/v1/cases/{cid}/records")).json()["items"]
     assert verified == {"valid": True, "length": len(records), "head": records[-1]["hash"], "first_invalid_seq": None, "problem": None}
-    assert len(records) == 6  # three records by hand, three documents issued
+    # three records by hand; the waiver, the discussion, the approval and the decision; five documents issued
+    assert len(records) == 12
     assert "sha256" in records[-1]["description"]
 
 
@@ -280,6 +298,8 @@ async def test_a_minor_decision_needs_no_review_and_the_time_limit_is_enforced(w
         },
     )
     assert_problem(wrong_measure, 422, "measure_not_allowed", field="measures[0].type")
+    assert_problem(await world.post("inspector_a1", f"/api/v1/cases/{cid}/decide"), 409, "invalid_transition")  # not notified
+    await hear_and_approve(world, cid, major=False)
     async with world.app.state.sessionmaker() as session:
         await session.execute(update(Case).where(Case.id == uuid.UUID(cid)).values(decide_by=datetime.now(UTC) - timedelta(days=1)))
         await session.commit()

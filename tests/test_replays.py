@@ -82,6 +82,16 @@ async def test_every_case_step_replayed_answers_as_the_first_time(world: World) 
     until = {"until": beyond_the_limit, "reason": "案情复杂", "approved_by": "局长张某"}
     extended, extended_again = await send_twice(world, "inspector_a1", f"{base}/extension", until)
     assert extended_again.json() == extended.json()
+    notified, notified_again = await send_twice(world, "inspector_a1", f"{base}/notify", {})
+    assert notified_again.json() == notified.json() and notified.json()["status"] == "notified"
+    waiver = {"id": str(uuid.uuid4()), "content": "书面放弃陈述、申辩和听证权利", "waived": True}
+    stated, stated_again = await send_twice(world, "enterprise_a", f"{base}/statements", waiver)
+    assert stated_again.json() == stated.json()
+    discussion = {"held_at": "2026-11-29T10:00:00+08:00", "participants": ["局长", "副局长"], "conclusion": "同意"}
+    discussed, discussed_again = await send_twice(world, "leader_city", f"{base}/collective-discussion", discussion)
+    assert discussed_again.json() == discussed.json()
+    approved, approved_again = await send_twice(world, "leader_city", f"{base}/approve", {"opinion": "同意"})
+    assert approved_again.json() == approved.json()
     decided, decided_again = await send_twice(world, "inspector_a1", f"{base}/decide", None)
     assert decided_again.json() == decided.json() and decided.json()["status"] == "decided"
 
@@ -90,10 +100,11 @@ async def test_every_case_step_replayed_answers_as_the_first_time(world: World) 
             count = (await session.execute(select(func.count()).select_from(model).where(model.case_id == uuid.UUID(cid)))).scalar_one()
             assert count == 1, model
         notes = select(func.count()).select_from(CaseRecord).where(CaseRecord.case_id == uuid.UUID(cid))
-        assert (await session.execute(notes)).scalar_one() == 2  # the note and the issued decision, once each
-    for action in ("major_decision_drafted", "approved", "time_limit_extended", "decided"):
+        # the note, the notices, the waiver, the discussion, the approval, the decision and its document, once each
+        assert (await session.execute(notes)).scalar_one() == 8
+    for action in ("major_decision_drafted", "approved", "time_limit_extended", "notified", "collective_discussion", "decided"):
         assert await timeline_count(world, CaseEvent, CaseEvent.case_id, cid, action) == 1, action
-    assert len(decided.json()["documents"]) == 1
+    assert len(decided.json()["documents"]) == 3  # 告知书, 听证告知书, 决定书
 
 
 async def test_a_new_step_with_new_content_is_not_taken_for_a_replay(world: World) -> None:

@@ -40,10 +40,10 @@ FUTURE = (datetime.now(UTC) + timedelta(days=20)).date().isoformat()
 LATER = (datetime.now(UTC) + timedelta(days=120)).date().isoformat()
 
 # Who tries the owner's ids: an inspector of another city, a legal reviewer of another city, another enterprise.
-FOREIGN_CALLERS = ("inspector_other", "legal_other", "enterprise_b")
+FOREIGN_CALLERS = ("inspector_other", "legal_other", "leader_other", "enterprise_b")
 # Who plays the owner for the sanity calls: the first of these that the route's role guard lets in (the admin, who
 # sees everything, stands in for routes no one else may call).
-OWNERS = ("inspector_a1", "enterprise_a", "legal_city", "admin")
+OWNERS = ("inspector_a1", "enterprise_a", "legal_city", "leader_city", "admin")
 
 
 # --- the owner's resources ------------------------------------------------------------------------------------
@@ -60,6 +60,8 @@ class Owned:
     evidence_id: str
     hazard_id: str
     case_id: str
+    statement_id: str
+    host_id: str
 
 
 async def build_owned(world: World) -> Owned:
@@ -103,6 +105,13 @@ async def build_owned(world: World) -> Owned:
         },
     )
     assert record.status_code == 201, record.text
+    cid = case.json()["id"]
+    decision = {"measures": [{"type": "fine", "amount": 20000, "basis_id": "AQSCF-97-5"}], "facts": "事实", "reasoning": "理由"}
+    for step, body in (("decision", decision), ("notify", {})):
+        done = await world.post("inspector_a1", f"{API}/cases/{cid}/{step}", body)
+        assert done.status_code == 200, done.text
+    statement = await world.post("enterprise_a", f"{API}/cases/{cid}/statements", {"content": "陈述、申辩"})
+    assert statement.status_code == 201, statement.text
 
     return Owned(
         enterprise_id=str(world.enterprises["a"].id),
@@ -111,7 +120,9 @@ async def build_owned(world: World) -> Owned:
         inspection_id=iid,
         evidence_id=photo.json()["id"],
         hazard_id=hazard.json()["id"],
-        case_id=case.json()["id"],
+        case_id=cid,
+        statement_id=statement.json()["id"],
+        host_id=str(world.users["legal_city"].id),
     )
 
 
@@ -125,6 +136,7 @@ PATH_VALUES: dict[str, Callable[[Owned], str]] = {
     "evidence_id": lambda o: o.evidence_id,
     "hazard_id": lambda o: o.hazard_id,
     "case_id": lambda o: o.case_id,
+    "statement_id": lambda o: o.statement_id,
     "doc_type": lambda o: "inspection_record",  # not an id: kept as it is when the case id is replaced
 }
 
@@ -182,6 +194,38 @@ BODIES: dict[tuple[str, str], Any] = {
         "reason": "案情复杂",
         "approved_by": "局长张某",
     },
+    ("POST", "/api/v1/cases/{case_id:uuid}/notify"): lambda o: {},
+    ("POST", "/api/v1/cases/{case_id:uuid}/statements"): lambda o: {"content": "陈述、申辩"},
+    ("POST", "/api/v1/cases/{case_id:uuid}/statements/{statement_id:uuid}/reply"): lambda o: {"adopted": True, "reasoning": "采纳"},
+    ("POST", "/api/v1/cases/{case_id:uuid}/hearing-request"): lambda o: {},
+    ("POST", "/api/v1/cases/{case_id:uuid}/hearing"): lambda o: {
+        "scheduled_at": f"{LATER}T09:00:00+08:00",
+        "place": "听证室",
+        "host_id": o.host_id,
+    },
+    ("POST", "/api/v1/cases/{case_id:uuid}/hearing/record"): lambda o: {
+        "held_at": datetime.now(UTC).isoformat(),
+        "attendees": [{"role": "当事人", "name": "负责人a"}],
+        "summary": "听证情况",
+    },
+    ("POST", "/api/v1/cases/{case_id:uuid}/collective-discussion"): lambda o: {
+        "held_at": datetime.now(UTC).isoformat(),
+        "participants": ["局长", "副局长"],
+        "conclusion": "同意",
+    },
+    ("POST", "/api/v1/cases/{case_id:uuid}/approve"): lambda o: {},
+    ("POST", "/api/v1/cases/{case_id:uuid}/deliveries"): lambda o: {
+        "document": "penalty_notice",
+        "method": "direct",
+        "delivered_at": datetime.now(UTC).isoformat(),
+        "recipient": "负责人a",
+    },
+    ("POST", "/api/v1/cases/{case_id:uuid}/payments"): lambda o: {
+        "amount": 1,
+        "paid_at": datetime.now(UTC).isoformat(),
+        "receipt_no": "R1",
+    },
+    ("POST", "/api/v1/cases/{case_id:uuid}/close"): lambda o: {"summary": "结案"},
 }
 
 
@@ -452,6 +496,24 @@ async def open_case_a(world: World) -> str:
     return case.json()["id"]
 
 
+async def notified_case_a(world: World, measures: list[dict[str, Any]] | None = None) -> str:
+    """A case of enterprise `a` told of the decision (告知), waiting for the party."""
+    cid = await open_case_a(world)
+    fine = measures or [{"type": "fine", "amount": 20000, "basis_id": "AQSCF-97-5"}]
+    for step, body in (("decision", {"measures": fine, "facts": "事实", "reasoning": "理由"}), ("notify", {})):
+        done = await world.post("inspector_a1", f"{API}/cases/{cid}/{step}", body)
+        assert done.status_code == 200, done.text
+    return cid
+
+
+async def hearing_requested_case_a(world: World) -> str:
+    """A case of enterprise `a` whose party asked for a hearing."""
+    cid = await notified_case_a(world, [{"type": "fine", "amount": 50000, "basis_id": "AQSCF-97-5"}])
+    requested = await world.post("enterprise_a", f"{API}/cases/{cid}/hearing-request", {})
+    assert requested.status_code == 200 and requested.json()["status"] == "hearing_requested", requested.text
+    return cid
+
+
 @dataclass
 class BodyIdCase:
     """One id-bearing body field: `request(id)` sends the request (on a fresh target) with that id in the field."""
@@ -639,6 +701,48 @@ async def test_ids_inside_bodies_foreign_and_unknown_answer_alike(world: World) 
             ("agency_id",),
             post("inspector_a1", f"{API}/enterprises", lambda v: {**enterprise, "agency_id": v}),
             foreign.agency_id,
+        ),
+        BodyIdCase(
+            "POST /cases/{id}/statements evidence_ids",
+            "enterprise_a",
+            ("evidence_ids",),
+            post_to(
+                "enterprise_a",
+                lambda: notified_case_a(world),
+                API + "/cases/{}/statements",
+                lambda v: {"content": "陈述", "evidence_ids": [v]},
+            ),
+            foreign.evidence_id,
+        ),
+        BodyIdCase(
+            "POST /cases/{id}/hearing host_id",
+            "inspector_a1",
+            ("host_id",),
+            post_to(
+                "inspector_a1",
+                lambda: hearing_requested_case_a(world),
+                API + "/cases/{}/hearing",
+                lambda v: {"scheduled_at": f"{LATER}T09:00:00+08:00", "place": "听证室", "host_id": v},
+            ),
+            str(world.users["legal_other"].id),
+        ),
+        BodyIdCase(
+            "POST /cases/{id}/deliveries evidence_ids",
+            "inspector_a1",
+            ("evidence_ids",),
+            post_to(
+                "inspector_a1",
+                lambda: notified_case_a(world),
+                API + "/cases/{}/deliveries",
+                lambda v: {
+                    "document": "penalty_notice",
+                    "method": "direct",
+                    "delivered_at": datetime.now(UTC).isoformat(),
+                    "recipient": "负责人a",
+                    "evidence_ids": [v],
+                },
+            ),
+            foreign.evidence_id,
         ),
         # POST /users and POST /agencies are the admin's, who sees every agency and enterprise: nothing is foreign.
     ]

@@ -82,7 +82,7 @@ class UserController(Controller):
 
     @get(
         "/",
-        guards=[requires_role(Role.admin, Role.inspector, Role.legal_reviewer)],
+        guards=[requires_role(Role.admin, Role.inspector, Role.legal_reviewer, Role.leader)],
         summary="Users of the caller's agency tree, for choosing co-inspectors and case handlers",
     )
     async def list(

@@ -15,28 +15,45 @@ from backend.auth import requires_role
 from backend.enforcement.decisions import DecisionService
 from backend.enforcement.discretion import search
 from backend.enforcement.issuing import DocumentIssuer
+from backend.enforcement.procedure import ProcedureService
 from backend.enforcement.publication import public_decisions
 from backend.enforcement.records import RecordService, record_out
 from backend.enforcement.schemas import (
+    ApproveIn,
     CaseIn,
     CaseOut,
     CaseSummary,
+    CloseIn,
     DecisionIn,
     DecisionOut,
+    DeliveryIn,
+    DeliveryOut,
     DiscretionOut,
+    DiscussionIn,
+    DiscussionOut,
     DocumentType,
     ExtensionIn,
+    HearingIn,
+    HearingRecordIn,
+    HearingRequestIn,
     LegalReviewIn,
     LegalReviewOut,
+    PaymentIn,
+    PaymentOut,
     PublicDecision,
     RecordIn,
     RecordOut,
+    ReplyIn,
+    ReplyOut,
+    StatementIn,
+    StatementOut,
     VerifyOut,
 )
-from backend.enforcement.service import CaseAccess, CaseService, decision_out
+from backend.enforcement.service import CaseAccess, CaseService, delivery_out, statement_out
 from backend.http import content_disposition, header_value
 from backend.pagination import DEFAULT_LIMIT, Cursor, Page
-from backend.vocabulary import CaseStatus, Role
+from backend.vocabulary import CaseStatus, OverdueStep, Role
+from backend.wire import ActionIn
 
 
 def _provider(service: type[CaseAccess]) -> Provide:
@@ -47,7 +64,11 @@ def _provider(service: type[CaseAccess]) -> Provide:
 
 
 HANDLERS = [requires_role(Role.inspector)]
+PARTY = [requires_role(Role.inspector, Role.enterprise)]
+LEADERS = [requires_role(Role.leader)]
+STAFF = [requires_role(Role.inspector, Role.legal_reviewer, Role.leader)]
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
+CasesDep = NamedDependency[CaseService]
 
 
 class CaseController(Controller):
@@ -58,6 +79,7 @@ class CaseController(Controller):
         "records": _provider(RecordService),
         "decisions": _provider(DecisionService),
         "documents": _provider(DocumentIssuer),
+        "procedure": _provider(ProcedureService),
     }
 
     @post("/", guards=HANDLERS, summary="立案: open a case with at least two certified handlers")
@@ -75,10 +97,14 @@ class CaseController(Controller):
             bool, QueryParameter(description="legal reviewers: major drafts waiting for review on cases they do not handle")
         ] = False,
         handled_by_me: Annotated[bool, QueryParameter(description="cases the caller is a handler of")] = False,
+        overdue_step: Annotated[
+            OverdueStep | None, QueryParameter(description="cases whose step is still to be taken and whose deadline has passed")
+        ] = None,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
     ) -> Page[CaseSummary]:
         return await cases.list(
+            overdue_step=overdue_step,
             status=status,
             enterprise_id=enterprise_id,
             awaiting_my_review=awaiting_my_review,
@@ -117,7 +143,7 @@ class CaseController(Controller):
         cases: NamedDependency[CaseService],
     ) -> DecisionOut:
         decision = await decisions.draft(case_id, data)
-        return decision_out(decision, (await cases.detail(case_id)).status)
+        return await cases.decision_view(decision)
 
     @post(
         "/{case_id:uuid}/legal-review",
@@ -130,7 +156,87 @@ class CaseController(Controller):
     ) -> LegalReviewOut:
         return LegalReviewOut.model_validate(await decisions.legal_review(case_id, data), from_attributes=True)
 
-    @post("/{case_id:uuid}/decide", guards=HANDLERS, status_code=200, summary="Decide; issues the 行政处罚决定书")
+    @post("/{case_id:uuid}/notify", guards=HANDLERS, status_code=200, summary="告知: issues the 行政处罚告知书 (and 听证告知书)")
+    async def notify(
+        self, case_id: FromPath[uuid.UUID], data: JSONBody[ActionIn], procedure: NamedDependency[ProcedureService], cases: CasesDep
+    ) -> CaseOut:
+        await procedure.notify(case_id, data)
+        return await cases.detail(case_id)
+
+    @post("/{case_id:uuid}/statements", guards=PARTY, summary="陈述、申辩 (or the written waiver), by the enterprise or a handler")
+    async def statement(
+        self, case_id: FromPath[uuid.UUID], data: JSONBody[StatementIn], procedure: NamedDependency[ProcedureService]
+    ) -> Response[StatementOut]:
+        statement, created = await procedure.statement(case_id, data)
+        return Response(statement_out(statement, None), status_code=201 if created else 200)
+
+    @post("/{case_id:uuid}/statements/{statement_id:uuid}/reply", guards=HANDLERS, status_code=200, summary="复核: answer a statement")
+    async def reply(
+        self,
+        case_id: FromPath[uuid.UUID],
+        statement_id: FromPath[uuid.UUID],
+        data: JSONBody[ReplyIn],
+        procedure: NamedDependency[ProcedureService],
+    ) -> ReplyOut:
+        return ReplyOut.model_validate(await procedure.reply(case_id, statement_id, data), from_attributes=True)
+
+    @post("/{case_id:uuid}/hearing-request", guards=PARTY, status_code=200, summary="要求听证, within five working days of 告知")
+    async def hearing_request(
+        self, case_id: FromPath[uuid.UUID], data: JSONBody[HearingRequestIn], procedure: NamedDependency[ProcedureService], cases: CasesDep
+    ) -> CaseOut:
+        await procedure.hearing_request(case_id, data)
+        return await cases.detail(case_id)
+
+    @post("/{case_id:uuid}/hearing", guards=HANDLERS, status_code=200, summary="Schedule the hearing (≥ 7 working days ahead)")
+    async def hearing(
+        self, case_id: FromPath[uuid.UUID], data: JSONBody[HearingIn], procedure: NamedDependency[ProcedureService], cases: CasesDep
+    ) -> CaseOut:
+        await procedure.schedule_hearing(case_id, data)
+        return await cases.detail(case_id)
+
+    @post("/{case_id:uuid}/hearing/record", guards=STAFF, status_code=200, summary="听证笔录, by the hearing's host")
+    async def hearing_record(
+        self, case_id: FromPath[uuid.UUID], data: JSONBody[HearingRecordIn], procedure: NamedDependency[ProcedureService], cases: CasesDep
+    ) -> CaseOut:
+        await procedure.record_hearing(case_id, data)
+        return await cases.detail(case_id)
+
+    @post("/{case_id:uuid}/collective-discussion", guards=LEADERS, summary="集体讨论 of the draft (行政处罚法 第五十七条)")
+    async def collective_discussion(
+        self, case_id: FromPath[uuid.UUID], data: JSONBody[DiscussionIn], procedure: NamedDependency[ProcedureService]
+    ) -> Response[DiscussionOut]:
+        discussion, created = await procedure.discussion(case_id, data)
+        return Response(DiscussionOut.model_validate(discussion, from_attributes=True), status_code=201 if created else 200)
+
+    @post("/{case_id:uuid}/approve", guards=LEADERS, status_code=200, summary="A leader approves the draft decision")
+    async def approve(
+        self, case_id: FromPath[uuid.UUID], data: JSONBody[ApproveIn], procedure: NamedDependency[ProcedureService], cases: CasesDep
+    ) -> CaseOut:
+        await procedure.approve(case_id, data)
+        return await cases.detail(case_id)
+
+    @post("/{case_id:uuid}/deliveries", guards=HANDLERS, summary="送达 of an issued document; a decision's starts its payment period")
+    async def delivery(
+        self, case_id: FromPath[uuid.UUID], data: JSONBody[DeliveryIn], procedure: NamedDependency[ProcedureService]
+    ) -> Response[DeliveryOut]:
+        delivery, created = await procedure.delivery(case_id, data)
+        return Response(delivery_out(delivery), status_code=201 if created else 200)
+
+    @post("/{case_id:uuid}/payments", guards=HANDLERS, summary="A payment of a fine (and 加处罚款), with its receipt")
+    async def payment(
+        self, case_id: FromPath[uuid.UUID], data: JSONBody[PaymentIn], procedure: NamedDependency[ProcedureService]
+    ) -> Response[PaymentOut]:
+        payment, created = await procedure.payment(case_id, data)
+        return Response(PaymentOut.model_validate(payment, from_attributes=True), status_code=201 if created else 200)
+
+    @post("/{case_id:uuid}/close", guards=LEADERS, status_code=200, summary="结案 (a leader): issues the 结案审批表")
+    async def close(
+        self, case_id: FromPath[uuid.UUID], data: JSONBody[CloseIn], procedure: NamedDependency[ProcedureService], cases: CasesDep
+    ) -> CaseOut:
+        await procedure.close(case_id, data)
+        return await cases.detail(case_id)
+
+    @post("/{case_id:uuid}/decide", guards=HANDLERS, status_code=200, summary="Decide; issues a 行政处罚决定书 per target")
     async def decide(
         self, case_id: FromPath[uuid.UUID], decisions: NamedDependency[DecisionService], cases: NamedDependency[CaseService]
     ) -> CaseOut:
@@ -157,9 +263,15 @@ class CaseController(Controller):
         summary="An enforcement document as PDF (issued and numbered once)",
     )
     async def document(
-        self, case_id: FromPath[uuid.UUID], doc_type: FromPath[DocumentType], documents: NamedDependency[DocumentIssuer]
+        self,
+        case_id: FromPath[uuid.UUID],
+        doc_type: FromPath[DocumentType],
+        documents: NamedDependency[DocumentIssuer],
+        target: Annotated[
+            str | None, QueryParameter(max_length=100, description="whose document: `enterprise` or a person's name (see target_key)")
+        ] = None,
     ) -> Response[bytes]:
-        issued, pdf = await documents.document(case_id, doc_type)
+        issued, pdf = await documents.document(case_id, doc_type, target)
         return Response(
             pdf,
             media_type="application/pdf",

@@ -9,16 +9,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import col
 
-from backend.clock import now
+from backend.clock import now, working_days_after
 from backend.enforcement.discretion import discretion_table
 from backend.enforcement.documents import chinese_date
 from backend.enforcement.issuing import DocumentIssuer
 from backend.enforcement.models import Case, Decision, LegalReview
+from backend.enforcement.penalties import targets_of
+from backend.enforcement.procedure import DELIVERY_DAYS, ProcedureService
 from backend.enforcement.schemas import DecisionIn, ExtensionIn, LegalReviewIn
 from backend.enforcement.service import CASE_WORKFLOW, CaseAccess
 from backend.errors import Conflict, ErrorCode, Forbidden, ValidationFailed
 from backend.hazards.service import deadline_instant
-from backend.vocabulary import CaseStatus, MeasureType
+from backend.vocabulary import CaseStatus, MeasureType, TargetKind
 
 MAJOR_MEASURES = {
     MeasureType.suspend_production: "责令停产停业",
@@ -83,6 +85,14 @@ class DecisionService(CaseAccess):
                     code=ErrorCode.MEASURE_NOT_ALLOWED,
                     field=f"measures[{index}].type",
                 )
+            kind = measure.target.kind if measure.target else TargetKind.enterprise
+            if measure.type in (MeasureType.fine, MeasureType.confiscate) and kind != basis.party:
+                raise ValidationFailed(
+                    f"{basis.id} fines {'an enterprise' if basis.party == 'enterprise' else 'a person'}; aim the measure at one "
+                    f"(处罚到人: the persons' fines have entries of their own)",
+                    code=ErrorCode.MEASURE_NOT_ALLOWED,
+                    field=f"measures[{index}].target",
+                )
             if measure.type in (MeasureType.fine, MeasureType.confiscate) and measure.amount is None:
                 raise ValidationFailed("a fine needs its amount in yuan", field=f"measures[{index}].amount")
             if measure.type == MeasureType.fine and measure.amount is not None:
@@ -97,6 +107,14 @@ class DecisionService(CaseAccess):
                     reasons.append(f"较大数额罚款：{measure.amount}元，达到{self.settings.major_fine_threshold}元")
             if measure.type in MAJOR_MEASURES:
                 reasons.append(MAJOR_MEASURES[measure.type])
+        persons: dict[str, str | None] = {}
+        for index, measure in enumerate(data.measures):
+            person = measure.target if measure.target and measure.target.kind == TargetKind.person else None
+            if person and persons.setdefault(person.name, person.id_number) != person.id_number:
+                raise ValidationFailed(
+                    "two persons of one decision share a name; tell them apart in `name` (each gets a decision of their own)",
+                    field=f"measures[{index}].target.name",
+                )
         return [m.model_dump(mode="json") for m in data.measures], reasons
 
     async def legal_review(self, case_id: uuid.UUID, data: LegalReviewIn) -> LegalReview:
@@ -127,6 +145,9 @@ class DecisionService(CaseAccess):
         return review
 
     async def decide(self, case_id: uuid.UUID) -> Case:
+        """作出行政处罚决定 (行政处罚法 第五十七条): after 告知 and the party heard, every statement answered, and for a
+        major decision the legal review, the collective discussion and a leader's approval; one 行政处罚决定书 per
+        target. `decided_at` starts the delivery period (第六十一条)."""
         case = await self._as_handler(case_id)
         request, earlier = await self._step(case, "decide", None)
         if earlier is not None:
@@ -134,20 +155,25 @@ class DecisionService(CaseAccess):
         decision = await self._latest_decision(case_id)
         if decision is None:
             raise Conflict("draft the decision first", code=ErrorCode.DECISION_REQUIRED)
-        if decision.major and case.status != CaseStatus.approved:
+        if decision.major and case.status in (CaseStatus.legal_review, CaseStatus.decision_draft):
             raise Conflict(
                 "a major decision (重大执法决定) needs the legal review's approval first (行政处罚法 第五十八条)",
                 code=ErrorCode.LEGAL_REVIEW_REQUIRED,
             )
         CASE_WORKFLOW.check(case.status, "decided", self.actor.role)
+        procedure = ProcedureService(self.session, self.actor, self.store, self.settings)
+        await procedure.check_decidable(case, decision)
         if now() > case.decide_by:
             raise Conflict(
                 f"the time limit for a decision ended on {chinese_date(case.decide_by)} (行政处罚法 第六十条); record an extension first",
                 code=ErrorCode.DECISION_DEADLINE_PASSED,
             )
         case.decided_at = now()
-        await DocumentIssuer(self.session, self.actor, self.store, self.settings).issue(case, "penalty_decision")
-        await self._move(case, "decided", request, None, {"decision_id": decision.id})
+        case.delivery_due = working_days_after(case.decided_at, DELIVERY_DAYS)
+        issuer = DocumentIssuer(self.session, self.actor, self.store, self.settings)
+        numbers = [(await issuer.issue(case, "penalty_decision", target=key)).number for key in targets_of(decision.measures)]
+        procedure._chain(case, "decision", case.decided_at, f"作出行政处罚决定（{'、'.join(numbers)}）：{decision.reasoning}")
+        await self._move(case, "decided", request, None, {"decision_id": decision.id, "documents": numbers})
         return case
 
     async def extend(self, case_id: uuid.UUID, data: ExtensionIn) -> Case:

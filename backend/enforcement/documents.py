@@ -27,9 +27,24 @@ pdfmetrics.registerFont(UnicodeCIDFont(FONT))
 TITLES = {
     "inspection_record": "现场检查记录",
     "rectification_order": "责令限期整改指令书",
+    "penalty_notice": "行政处罚告知书",
+    "hearing_notice": "听证告知书",
+    "hearing_record": "听证笔录",
     "penalty_decision": "行政处罚决定书",
+    "delivery_receipt": "送达回执",
+    "closing_report": "结案审批表",
 }
-NUMBER_MARKS = {"inspection_record": "检记", "rectification_order": "责改", "penalty_decision": "罚"}
+# 文书代字 as enforcement apps use them (PROCEDURE.md §B2: practice, not an official 式样)
+NUMBER_MARKS = {
+    "inspection_record": "检记",
+    "rectification_order": "责改",
+    "penalty_notice": "罚告",
+    "hearing_notice": "听告",
+    "hearing_record": "听录",
+    "penalty_decision": "罚",
+    "delivery_receipt": "回",
+    "closing_report": "结",
+}
 
 _BODY = ParagraphStyle("body", fontName=FONT, fontSize=11.5, leading=19, wordWrap="CJK", firstLineIndent=0)
 _TITLE = ParagraphStyle("title", parent=_BODY, fontSize=20, leading=30, alignment=TA_CENTER, spaceAfter=4)
@@ -52,6 +67,7 @@ class DocumentContent:
     issued_at: datetime
     lines: list[tuple[str, str]] = field(default_factory=list)  # label, value
     sections: list[tuple[str, list[str]]] = field(default_factory=list)  # heading, paragraphs
+    header: list[tuple[str, str]] | None = None  # who it is addressed to, when not the enterprise (a person: 处罚到人)
 
 
 def document_number(agency_name: str, doc_type: str, year: int, n: int) -> str:
@@ -84,8 +100,8 @@ def render(content: DocumentContent) -> bytes:
         return Paragraph(escape(text).replace("\n", "<br/>"), style)
 
     story: list[Flowable] = [p(content.agency_name, _AGENCY), p(TITLES[content.type], _TITLE), p(content.number, _NUMBER)]
-    header = [
-        ("被检查单位" if content.type != "penalty_decision" else "当事人", content.enterprise_name),
+    header = content.header or [
+        ("被检查单位" if content.type in ("inspection_record", "rectification_order") else "当事人", content.enterprise_name),
         ("统一社会信用代码", content.credit_code),
         ("地址", content.address),
         ("主要负责人", content.principal or "—"),

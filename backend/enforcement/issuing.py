@@ -12,19 +12,19 @@ import uuid
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import col
 
 from backend import audit
 from backend.accounts.models import Agency, Enterprise, User
 from backend.clock import now
 from backend.db import upsert_into
-from backend.enforcement.discretion import discretion_table
 from backend.enforcement.documents import TITLES, DocumentContent, chinese_date, document_number, render
 from backend.enforcement.models import Case, CaseHandler, DocumentCounter, IssuedDocument
+from backend.enforcement.procedure_documents import PROCEDURE_DOCUMENTS, ProcedureDocuments
 from backend.enforcement.records import RecordService
 from backend.enforcement.service import CaseAccess
-from backend.errors import Conflict, ErrorCode
+from backend.errors import Conflict, ErrorCode, ValidationFailed
 from backend.hazards.models import Hazard
 from backend.idempotency import fingerprint
 from backend.inspections.models import Inspection, InspectionInspector, InspectionResult
@@ -32,6 +32,7 @@ from backend.unit_of_work import end_reads, flush
 from backend.vocabulary import InspectionStatus, Role
 
 _RENDERING = threading.Lock()
+ON_DEMAND = frozenset({"inspection_record", "rectification_order"})  # issued when a handler first asks for them
 
 
 def _render_alone(content: DocumentContent) -> bytes:
@@ -41,12 +42,12 @@ def _render_alone(content: DocumentContent) -> bytes:
 
 
 class DocumentIssuer(CaseAccess):
-    async def document(self, case_id: uuid.UUID, doc_type: str) -> tuple[IssuedDocument, bytes]:
+    async def document(self, case_id: uuid.UUID, doc_type: str, target: str | None = None) -> tuple[IssuedDocument, bytes]:
         await self._case(case_id)
-        issued = await self._issued(case_id, doc_type)
+        issued = await self.latest(case_id, doc_type, target)
         if issued is None:
-            if doc_type == "penalty_decision":
-                raise Conflict("the penalty decision is issued when the case is decided", code=ErrorCode.NOT_DECIDED)
+            if doc_type not in ON_DEMAND:
+                raise Conflict(f"the case has not reached the step that issues the {TITLES[doc_type]}", code=ErrorCode.DOCUMENT_UNAVAILABLE)
             if self.actor.role != Role.inspector or self.actor.user_id not in await self._handler_ids(case_id):
                 raise Conflict(f"{TITLES[doc_type]} has not been issued yet; a handler issues it", code=ErrorCode.DOCUMENT_NOT_ISSUED)
             issued = await self.issue(await self._as_handler(case_id), doc_type)
@@ -58,19 +59,42 @@ class DocumentIssuer(CaseAccess):
         await end_reads(self.session)
         return issued, await self.store.get_bytes(issued.object_key)
 
-    async def _issued(self, case_id: uuid.UUID, doc_type: str) -> IssuedDocument | None:
+    async def latest(self, case_id: uuid.UUID, doc_type: str, target: str | None) -> IssuedDocument | None:
+        """The latest edition of the document for `target`. Without a target: the only target's, or the latest
+        issued when the type is not per target; a penalty decision of several targets needs `target` (422)."""
         query = select(IssuedDocument).where(col(IssuedDocument.case_id) == case_id, col(IssuedDocument.type) == doc_type)
-        return (await self.session.execute(query)).scalar_one_or_none()
+        rows = list((await self.session.execute(query.order_by(col(IssuedDocument.issued_at), col(IssuedDocument.edition)))).scalars())
+        targets = list(dict.fromkeys(r.target for r in rows))
+        if target is not None:
+            rows = [r for r in rows if r.target == target]
+            if not rows and targets:
+                raise ValidationFailed(f"target: the {TITLES[doc_type]} of this case is addressed to {targets}", field="target")
+        elif doc_type == "penalty_decision" and len(targets) > 1:
+            raise ValidationFailed(f"target: this case has one {TITLES[doc_type]} per target, name one of {targets}", field="target")
+        return rows[-1] if rows else None
 
-    async def issue(self, case: Case, doc_type: str) -> IssuedDocument:
+    async def issue(self, case: Case, doc_type: str, *, target: str = "", subject: Any = None) -> IssuedDocument:
         """Number and render the PDF once and keep it with its row; its sha256 goes into the hash chain. No store call:
-        the caller holds the case row locked. Rendering (reportlab, CPU work) runs in a worker thread."""
-        content = await self._document_content(case, doc_type)
+        the caller holds the case row locked. Rendering (reportlab, CPU work) runs in a worker thread. `target`
+        names whom it is addressed to (one 行政处罚决定书 per target); issued again for the same target, it is a new
+        edition. `subject` is what the document records (a delivery, the closing)."""
+        content = await self._document_content(case, doc_type, target, subject)
         pdf = await anyio.to_thread.run_sync(_render_alone, content)
         sha = hashlib.sha256(pdf).hexdigest()
-        assert self.actor.user_id is not None  # documents are issued by a case's handlers, never by a system actor
+        assert self.actor.user_id is not None  # documents are issued by a case's staff, never by a system actor
+        editions = select(func.count()).where(
+            col(IssuedDocument.case_id) == case.id, col(IssuedDocument.type) == doc_type, col(IssuedDocument.target) == target
+        )
         issued = IssuedDocument(
-            case_id=case.id, type=doc_type, number=content.number, sha256=sha, size=len(pdf), pdf=pdf, issued_by=self.actor.user_id
+            case_id=case.id,
+            type=doc_type,
+            target=target,
+            edition=(await self.session.execute(editions)).scalar_one() + 1,
+            number=content.number,
+            sha256=sha,
+            size=len(pdf),
+            pdf=pdf,
+            issued_by=self.actor.user_id,
         )
         self.session.add(issued)
         RecordService(self.session, self.actor, self.store, self.settings).append(
@@ -82,7 +106,12 @@ class DocumentIssuer(CaseAccess):
             client_fingerprint=fingerprint({"document": doc_type, "sha256": sha}),
         )
         audit.record(
-            self.session, self.actor, "case.document", "case", case.id, {"type": doc_type, "number": content.number, "sha256": sha}
+            self.session,
+            self.actor,
+            "case.document",
+            "case",
+            case.id,
+            {"type": doc_type, "target": target, "number": content.number, "sha256": sha},
         )
         return issued
 
@@ -95,7 +124,7 @@ class DocumentIssuer(CaseAccess):
         )
         return (await self.session.execute(statement)).scalar_one()
 
-    async def _document_content(self, case: Case, doc_type: str) -> DocumentContent:
+    async def _document_content(self, case: Case, doc_type: str, target: str = "", subject: Any = None) -> DocumentContent:
         enterprise = await self.session.get(Enterprise, case.enterprise_id)
         agency = await self.session.get(Agency, case.agency_id)
         assert enterprise is not None and agency is not None
@@ -119,18 +148,8 @@ class DocumentIssuer(CaseAccess):
             )
         ).all()
         content.lines.append(("执法人员及执法证号", "、".join(f"{name}（{cert}）" for name, cert in handlers)))
-        if doc_type == "penalty_decision":
-            decision = await self._latest_decision(case.id)
-            if decision is None:
-                raise Conflict("draft the decision first", code=ErrorCode.DECISION_REQUIRED)
-            content.sections = [
-                ("违法事实：", [decision.facts]),
-                ("处罚理由及依据：", [decision.reasoning]),
-                ("行政处罚：", [self._measure_text(m) for m in decision.measures]),
-                ("履行方式和期限：", ["罚款自收到本决定书之日起十五日内缴纳（《中华人民共和国行政处罚法》第六十七条）。"]),
-                ("救济途径：", ["如不服本决定，可以依法申请行政复议或者提起行政诉讼。"]),
-            ]
-            return content
+        if doc_type in PROCEDURE_DOCUMENTS:
+            return await ProcedureDocuments(self, case, content, enterprise, agency).build(doc_type, target, subject)
         inspection = await self._inspection_of(case)
         if doc_type == "inspection_record":
             team = (
@@ -183,22 +202,6 @@ class DocumentIssuer(CaseAccess):
         if inspection is None or inspection.status != InspectionStatus.submitted:
             raise Conflict("this document is made from the case's submitted inspection", code=ErrorCode.DOCUMENT_UNAVAILABLE)
         return inspection
-
-    @staticmethod
-    def _measure_text(measure: dict[str, Any]) -> str:
-        basis = discretion_table()[measure["basis_id"]]
-        names = {
-            "warning": "警告",
-            "fine": "罚款",
-            "confiscate": "没收违法所得",
-            "order_rectification": "责令限期改正",
-            "suspend_production": "责令停产停业整顿",
-            "suspend_license": "暂扣许可证件",
-            "revoke_license": "吊销许可证件",
-            "close": "提请关闭",
-        }
-        amount = f"人民币{measure['amount']}元" if measure.get("amount") is not None else ""
-        return f"{names[measure['type']]}{amount}（依据《{basis.law}》{basis.article}{basis.item or ''}）"
 
 
 # 安全生产法 第六十五条（三） and 第一百零二条, each with its content as the project's verified facts give it

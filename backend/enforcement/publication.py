@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -15,7 +15,6 @@ from backend.enforcement.discretion import discretion_table
 from backend.enforcement.models import Case, CaseHandler, IssuedDocument
 from backend.enforcement.schemas import PublicDecision, PublicMeasure
 from backend.pagination import Page, check_limit, decode_cursor, encode_cursor
-from backend.vocabulary import CaseStatus
 
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
@@ -38,14 +37,29 @@ def _decided_at(case: Case) -> datetime:
     return case.decided_at
 
 
+# one entry per case, under the number of its first decision: the enterprise's where it has one (处罚到人 gives each
+# person a decision of their own; their names are masked like every other)
+_first_target = (
+    select(func.min(IssuedDocument.target))
+    .where(col(IssuedDocument.case_id) == col(Case.id), col(IssuedDocument.type) == "penalty_decision")
+    .correlate(Case)
+    .scalar_subquery()
+)
+
+
 async def public_decisions(session: AsyncSession, cursor: str | None, limit: int) -> Page[PublicDecision]:
     """行政执法公示: decided cases, newest first, with personal names and ID numbers masked."""
     query = (
         select(Case, Enterprise, Agency, IssuedDocument)
         .join(Enterprise, col(Enterprise.id) == col(Case.enterprise_id))
         .join(Agency, col(Agency.id) == col(Case.agency_id))
-        .join(IssuedDocument, (col(IssuedDocument.case_id) == col(Case.id)) & (col(IssuedDocument.type) == "penalty_decision"))
-        .where(col(Case.status) == CaseStatus.decided)
+        .join(
+            IssuedDocument,
+            (col(IssuedDocument.case_id) == col(Case.id))
+            & (col(IssuedDocument.type) == "penalty_decision")
+            & (col(IssuedDocument.target) == _first_target),
+        )
+        .where(col(Case.decided_at).is_not(None))
     )
     if cursor:
         at, case_id = decode_cursor(cursor)
@@ -64,7 +78,8 @@ async def public_decisions(session: AsyncSession, cursor: str | None, limit: int
                 )
             ).scalars()
         )
-        names = [*handlers, enterprise.principal or "", enterprise.safety_manager or ""]
+        persons = [m["target"]["name"] for m in decision.measures if m.get("target") and m["target"]["kind"] == "person"]
+        names = [*handlers, enterprise.principal or "", enterprise.safety_manager or "", *persons]
         items.append(
             PublicDecision(
                 decision_number=document.number,

@@ -19,7 +19,7 @@ from backend.enforcement.schemas import RecordIn, RecordOut, VerifyOut
 from backend.enforcement.service import CaseAccess
 from backend.evidence.models import Evidence
 from backend.evidence.service import original_key
-from backend.idempotency import ensure_same, fingerprint
+from backend.idempotency import fingerprint
 from backend.pagination import Page, check_limit, decode_seq, encode_seq
 from backend.storage import MISSING
 from backend.unit_of_work import end_reads, flush
@@ -67,9 +67,8 @@ class RecordService(CaseAccess):
             }
         )
         case = await self._as_handler(case_id)
-        existing = await self.session.get(CaseRecord, record_id)
+        existing = await self._earlier(CaseRecord, record_id, case_id, digest)
         if existing is not None:
-            ensure_same(existing.client_fingerprint if existing.case_id == case_id else None, digest, "record", record_id)
             return existing, False
         evidence = await scope.many(
             self.session,
