@@ -40,6 +40,8 @@ class ErrorCode(StrEnum):
     NOT_ON_TEAM = "not_on_team"
     HANDLER_CANNOT_REVIEW = "handler_cannot_review"
     AGENCY_REVIEW_REQUIRED = "agency_review_required"
+    HANDLER_CANNOT_APPROVE = "handler_cannot_approve"
+    NOT_THE_HOST = "not_the_host"
     # 404 (and 422 for an id inside a body)
     NOT_FOUND = "not_found"
     AGENCY_NOT_FOUND = "agency_not_found"
@@ -71,6 +73,13 @@ class ErrorCode(StrEnum):
     NOT_DECIDED = "not_decided"
     DOCUMENT_UNAVAILABLE = "document_unavailable"
     CHECKLIST_VERSION_PUBLISHED = "checklist_version_published"
+    NO_HEARING_RIGHT = "no_hearing_right"
+    HEARING_REQUEST_LATE = "hearing_request_late"
+    STATEMENT_UNANSWERED = "statement_unanswered"
+    STATEMENT_PERIOD_OPEN = "statement_period_open"
+    HEARING_REQUEST_PERIOD_OPEN = "hearing_request_period_open"
+    COLLECTIVE_DISCUSSION_REQUIRED = "collective_discussion_required"
+    LEADER_APPROVAL_REQUIRED = "leader_approval_required"
     # 413
     PAYLOAD_TOO_LARGE = "payload_too_large"
     FILE_TOO_LARGE = "file_too_large"
@@ -87,6 +96,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_BASIS = "unknown_basis"
     MEASURE_NOT_ALLOWED = "measure_not_allowed"
     OUTSIDE_DISCRETION = "outside_discretion"
+    HEARING_NOTICE_TOO_SHORT = "hearing_notice_too_short"
+    HOST_IS_INVESTIGATOR = "host_is_investigator"
     FILE_REQUIRED = "file_required"
     MALFORMED_UPLOAD = "malformed_upload"
     EMPTY_FILE = "empty_file"
@@ -174,6 +185,14 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
         "Agency review required",
         "An enterprise accepts only its own self-found general hazards; this hazard is reviewed by the supervising agency.",
     ),
+    E.HANDLER_CANNOT_APPROVE: ErrorSpec(
+        403,
+        "Handler cannot approve",
+        "A leader never acts on a case they handle (collective discussion, approval, closing); another leader must.",
+    ),
+    E.NOT_THE_HOST: ErrorSpec(
+        403, "Not the hearing's host", "Only the host named when the hearing was scheduled records it (听证笔录); ask the host."
+    ),
     E.NOT_FOUND: ErrorSpec(404, "Not found", "Nothing the caller may see exists at this path; check the path and the id."),
     E.AGENCY_NOT_FOUND: _not_found("agency"),
     E.ENTERPRISE_NOT_FOUND: _not_found("enterprise"),
@@ -247,8 +266,39 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     E.DOCUMENT_UNAVAILABLE: ErrorSpec(
         409,
         "Document unavailable",
-        "The case lacks what this document is made from (a submitted inspection, or hazards to order rectified); this "
-        "document cannot be made for it.",
+        "The case has not reached the step that issues this document (告知, hearing, decision, delivery, closing), or "
+        "lacks what it is made from (a submitted inspection, hazards to order rectified); take that step first.",
+    ),
+    E.NO_HEARING_RIGHT: ErrorSpec(
+        409,
+        "No hearing right",
+        "The decision's measures give no right to a hearing (行政处罚法 第六十三条); the party makes a statement instead.",
+    ),
+    E.HEARING_REQUEST_LATE: ErrorSpec(
+        409,
+        "Hearing request too late",
+        "The hearing is requested within five working days of the notice (行政处罚法 第六十四条); `hearing_request_due` has passed.",
+    ),
+    E.STATEMENT_UNANSWERED: ErrorSpec(
+        409, "Statement unanswered", "Every statement of the party gets a reply (复核) before the decision; reply to the open ones first."
+    ),
+    E.STATEMENT_PERIOD_OPEN: ErrorSpec(
+        409,
+        "Statement period open",
+        "The party has not been heard yet: wait for `statement_due`, a statement, or a written waiver before deciding.",
+    ),
+    E.HEARING_REQUEST_PERIOD_OPEN: ErrorSpec(
+        409,
+        "Hearing request period open",
+        "The party may still request a hearing: wait for `hearing_request_due`, a hearing, or a written waiver before deciding.",
+    ),
+    E.COLLECTIVE_DISCUSSION_REQUIRED: ErrorSpec(
+        409,
+        "Collective discussion required",
+        "A major decision is discussed collectively by the agency's leaders first (行政处罚法 第五十七条); record the discussion.",
+    ),
+    E.LEADER_APPROVAL_REQUIRED: ErrorSpec(
+        409, "Leader approval required", "A major decision needs a leader's approval of the current draft first (POST /cases/{id}/approve)."
     ),
     E.CHECKLIST_VERSION_PUBLISHED: ErrorSpec(
         409,
@@ -312,6 +362,16 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     ),
     E.OUTSIDE_DISCRETION: ErrorSpec(
         422, "Outside the discretion range", "The amount lies outside the range of the chosen discretion entry; choose an amount within it."
+    ),
+    E.HEARING_NOTICE_TOO_SHORT: ErrorSpec(
+        422,
+        "Hearing notice too short",
+        "The party is told of a hearing at least seven working days before it (行政处罚法 第六十四条); schedule it later.",
+    ),
+    E.HOST_IS_INVESTIGATOR: ErrorSpec(
+        422,
+        "Host is an investigator",
+        "A hearing is hosted by someone who did not investigate the case (行政处罚法 第六十四条); name someone not handling it.",
     ),
     E.FILE_REQUIRED: ErrorSpec(422, "File required", "The multipart body has no `file` part; send the file after the small fields."),
     E.MALFORMED_UPLOAD: ErrorSpec(422, "Malformed upload", "The multipart body cannot be parsed; send well-formed multipart/form-data."),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import overload
@@ -65,6 +66,15 @@ def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:
     return value
 
 
+def _dates(name: str) -> tuple[date, ...]:
+    """A comma-separated list of ISO dates (`2026-10-01,2026-10-02`); anything else stops start-up naming the setting."""
+    raw = _env(name, "")
+    try:
+        return tuple(sorted(date.fromisoformat(part.strip()) for part in raw.split(",") if part.strip()))
+    except ValueError:
+        raise ValueError(f"{name} must be ISO dates separated by commas, not {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path
@@ -111,6 +121,21 @@ class Settings:
     database_connect_timeout: float = 5.0
     # The `Retry-After` of a 503 answered while the database or the object store is unavailable.
     retry_after_seconds: int = 5
+    # 行政处罚程序 (backend/enforcement/procedure.py). 陈述、申辩: the statute sets no period (行政处罚法 第四十四、
+    # 四十五条); the agency's notice gives one, in working days like the statute's short periods (第八十五条).
+    statement_days: int = 3
+    # 较大数额罚款 (第六十三条(一)): set by each province; without one, the old 安全生产违法行为行政处罚办法's
+    # figures (3万 for a unit, 1万 for a person). Also the amount of 没收较大数额违法所得 (第六十三条(二)).
+    hearing_fine_unit: int = 30000
+    hearing_fine_person: int = 10000
+    # Working days (第八十五条: "二日""三日""五日""七日" are working days): Monday to Friday but these holidays,
+    # plus these weekend days that are worked (调休). Nobody publishes them in advance for more than a year.
+    holidays: tuple[date, ...] = ()
+    makeup_workdays: tuple[date, ...] = ()
+    # Where a fine is paid (第六十七条第三款), printed in the 行政处罚决定书.
+    payment_place: str = "指定的银行或者通过电子支付系统"
+    # The 行政复议机关 printed in the remedy line; unset: the 本级人民政府 of the deciding agency (行政复议法 第二十四条).
+    review_authority: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -156,6 +181,13 @@ class Settings:
             s3_attempts=max(1, int(_env("S3_ATTEMPTS", "2"))),
             database_connect_timeout=float(_env("DATABASE_CONNECT_TIMEOUT", "5")),
             retry_after_seconds=int(_env("RETRY_AFTER_SECONDS", "5")),
+            statement_days=_positive("STATEMENT_DAYS", 3),
+            hearing_fine_unit=_positive("HEARING_FINE_UNIT", 30000),
+            hearing_fine_person=_positive("HEARING_FINE_PERSON", 10000),
+            holidays=_dates("HOLIDAYS"),
+            makeup_workdays=_dates("MAKEUP_WORKDAYS"),
+            payment_place=_env("PAYMENT_PLACE", "指定的银行或者通过电子支付系统"),
+            review_authority=_env("REVIEW_AUTHORITY"),
         )
 
 

@@ -13,9 +13,10 @@ class Role(StrEnum):
     inspector = "inspector"
     enterprise = "enterprise"
     legal_reviewer = "legal_reviewer"
+    leader = "leader"  # 行政机关负责人: the agency head or a deputy
 
 
-AGENCY_STAFF = frozenset({Role.inspector, Role.legal_reviewer})
+AGENCY_STAFF = frozenset({Role.inspector, Role.legal_reviewer, Role.leader})
 
 
 class Topic(StrEnum):
@@ -61,7 +62,14 @@ class CaseStatus(StrEnum):
     decision_draft = "decision_draft"
     legal_review = "legal_review"
     approved = "approved"
+    notified = "notified"  # 告知 (行政处罚法 第四十四条)
+    hearing_requested = "hearing_requested"
+    hearing_scheduled = "hearing_scheduled"
+    heard = "heard"
     decided = "decided"
+    delivered = "delivered"  # 送达 (第六十一条)
+    executed = "executed"  # 执行完毕
+    closed = "closed"  # 结案
 
 
 class EvidenceKind(StrEnum):
@@ -85,3 +93,23 @@ class MeasureType(StrEnum):
     suspend_license = "suspend_license"
     revoke_license = "revoke_license"
     close = "close"
+    # measures only another authority takes: the agency proposes them (安全生产法 第一百一十三条)
+    propose_closure = "propose_closure"  # 提请关闭
+    propose_revocation = "propose_revocation"  # 提请吊销
+
+
+class TargetKind(StrEnum):
+    """Whom a measure is aimed at (处罚到人): the enterprise, or a person such as its principal."""
+
+    enterprise = "enterprise"
+    person = "person"
+
+
+class OverdueStep(StrEnum):
+    """The deadlines of a penalty case that `GET /cases?overdue_step=` filters by."""
+
+    decision = "decision"  # 行政处罚法 第六十条: 90 days from 立案
+    statement = "statement"  # 陈述、申辩 period after 告知
+    hearing_request = "hearing_request"  # 第六十四条: 5 days after 告知
+    delivery = "delivery"  # 第六十一条: 7 days after the decision
+    payment = "payment"  # 第六十七条: 15 days after delivery

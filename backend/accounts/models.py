@@ -1,4 +1,4 @@
-"""Agencies (a tree), users with one of four roles, and the enterprises they supervise or belong to."""
+"""Agencies (a tree), users with one of five roles, and the enterprises they supervise or belong to."""
 
 import uuid
 from datetime import datetime
@@ -8,7 +8,7 @@ from sqlmodel import Field, Relationship, SQLModel
 
 from backend.db import UTCDateTime, created_at_field, uuid_pk
 
-ROLES = ("admin", "inspector", "enterprise", "legal_reviewer")
+ROLES = ("admin", "inspector", "enterprise", "legal_reviewer", "leader")
 
 
 class Agency(SQLModel, table=True):

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Integer, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from backend.db import UTCDateTime, created_at_field, uuid_pk
@@ -15,10 +15,31 @@ GENESIS_HASH = "0" * 64
 
 _version = Column("version", Integer, nullable=False)
 
+# Each deadline of the procedure, as (the due column, the column set when the step was taken): the case's deadlines
+# and the overdue list (`GET /cases?overdue_step=`) read these. backend/vocabulary.py OverdueStep names the steps.
+DEADLINE_COLUMNS = {
+    "decision": ("decide_by", "decided_at"),
+    "statement": ("statement_due", "statement_met_at"),
+    "hearing_request": ("hearing_request_due", "hearing_request_met_at"),
+    "delivery": ("delivery_due", "delivered_at"),
+    "payment": ("payment_due", "executed_at"),
+}
+
+
+def _open_deadline_index(step: str) -> Index:
+    """Cases whose `step` is still to be taken, newest first: what the overdue list walks, one page at a time."""
+    due, met = DEADLINE_COLUMNS[step]
+    where = text(f"{met} IS NULL AND {due} IS NOT NULL")
+    return Index(f"ix_enforcement_case_open_{step}", "created_at", "id", postgresql_where=where, sqlite_where=where)
+
 
 class Case(SQLModel, table=True):
     __tablename__ = "enforcement_case"
     __mapper_args__ = {"version_id_col": _version}
+    __table_args__ = (
+        Index("ix_enforcement_case_created_at_id", "created_at", "id"),
+        *[_open_deadline_index(step) for step in DEADLINE_COLUMNS],
+    )
 
     id: uuid.UUID = uuid_pk()
     enterprise_id: uuid.UUID = Field(foreign_key="enterprise.id", index=True)
@@ -31,6 +52,19 @@ class Case(SQLModel, table=True):
     record_count: int = 0
     head_hash: str = Field(default=GENESIS_HASH, max_length=64)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    # 行政处罚程序 (procedure.py): 告知 and the party's periods, delivery, payment, closing
+    notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    statement_due: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    statement_met_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # first statement or waiver
+    hearing_right: bool = False  # 行政处罚法 第六十三条, computed from the measures at 告知
+    hearing_request_due: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    hearing_request_met_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # hearing requested or waived
+    delivery_due: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # every decision delivered
+    payment_due: datetime | None = Field(default=None, sa_type=UTCDateTime)  # earliest due of an unsettled target
+    executed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    court_enforcement: bool = False
     version: int = Field(default=1, sa_column=_version)
     client_fingerprint: str = Field(max_length=64)
     created_by: uuid.UUID = Field(foreign_key="app_user.id")
@@ -110,11 +144,15 @@ class IssuedDocument(SQLModel, table=True):
     transaction that locks the case. Documents issued before that was so have `object_key` instead, in the store."""
 
     __tablename__ = "issued_document"
-    __table_args__ = (UniqueConstraint("case_id", "type"),)
+    __table_args__ = (UniqueConstraint("case_id", "type", "target", "edition"),)
 
     id: uuid.UUID = uuid_pk()
     case_id: uuid.UUID = Field(foreign_key="enforcement_case.id", index=True)
     type: str = Field(max_length=30)
+    # whom it is addressed to where a case has several (a 行政处罚决定书 per target: "enterprise" or a person's name)
+    target: str = Field(default="", max_length=100)
+    # a notice issued again after the draft changed (告知 anew) is a new edition; the latest is served
+    edition: int = 1
     number: str = Field(max_length=80)
     sha256: str = Field(max_length=64)
     size: int = Field(sa_type=BigInteger)
@@ -133,3 +171,118 @@ class DocumentCounter(SQLModel, table=True):
     year: int = Field(primary_key=True)
     type: str = Field(max_length=30, primary_key=True)
     last: int = 0
+
+
+class CaseStatement(SQLModel, table=True):
+    """陈述、申辩 (行政处罚法 第四十五条), or the party's written waiver of its statement and hearing rights."""
+
+    __tablename__ = "case_statement"
+
+    id: uuid.UUID = uuid_pk()
+    case_id: uuid.UUID = Field(foreign_key="enforcement_case.id", index=True)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    evidence: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # [{id, sha256}]
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    waived: bool = False
+    by_party: bool  # sent by the enterprise's own user, or recorded by a handler
+    submitted_by: uuid.UUID = Field(foreign_key="app_user.id")
+    client_fingerprint: str = Field(max_length=64)
+    created_at: datetime = created_at_field()
+
+
+class CaseStatementReply(SQLModel, table=True):
+    """复核: the handlers' answer to one statement, adopted or not, with the reasoning."""
+
+    __tablename__ = "case_statement_reply"
+
+    id: uuid.UUID = uuid_pk()
+    statement_id: uuid.UUID = Field(foreign_key="case_statement.id", unique=True)
+    case_id: uuid.UUID = Field(foreign_key="enforcement_case.id", index=True)
+    adopted: bool
+    reasoning: str = Field(sa_column=Column(Text, nullable=False))
+    replied_by: uuid.UUID = Field(foreign_key="app_user.id")
+    created_at: datetime = created_at_field()
+
+
+class CaseHearing(SQLModel, table=True):
+    """听证: scheduled by a handler, hosted by someone who did not investigate, recorded by the host (听证笔录)."""
+
+    __tablename__ = "case_hearing"
+
+    id: uuid.UUID = uuid_pk()
+    case_id: uuid.UUID = Field(foreign_key="enforcement_case.id", index=True)
+    scheduled_at: datetime = Field(sa_type=UTCDateTime)
+    place: str = Field(max_length=300)
+    host_id: uuid.UUID = Field(foreign_key="app_user.id")
+    clerk_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    scheduled_by: uuid.UUID = Field(foreign_key="app_user.id")
+    created_at: datetime = created_at_field()  # when the party was told (the notice of at least seven working days)
+    held_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attendees: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    summary: str | None = Field(default=None, sa_column=Column(Text))
+    evidence: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class CaseDiscussion(SQLModel, table=True):
+    """集体讨论 (行政处罚法 第五十七条第二款) of one draft decision by the agency's leaders."""
+
+    __tablename__ = "case_discussion"
+
+    id: uuid.UUID = uuid_pk()
+    case_id: uuid.UUID = Field(foreign_key="enforcement_case.id", index=True)
+    decision_id: uuid.UUID = Field(foreign_key="case_decision.id")
+    held_at: datetime = Field(sa_type=UTCDateTime)
+    participants: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    conclusion: str = Field(sa_column=Column(Text, nullable=False))
+    recorded_by: uuid.UUID = Field(foreign_key="app_user.id")
+    created_at: datetime = created_at_field()
+
+
+class CaseApproval(SQLModel, table=True):
+    """A leader's approval (行政机关负责人批准) of one draft decision."""
+
+    __tablename__ = "case_approval"
+
+    id: uuid.UUID = uuid_pk()
+    case_id: uuid.UUID = Field(foreign_key="enforcement_case.id", index=True)
+    decision_id: uuid.UUID = Field(foreign_key="case_decision.id")
+    leader_id: uuid.UUID = Field(foreign_key="app_user.id")
+    opinion: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = created_at_field()
+
+
+class CaseDelivery(SQLModel, table=True):
+    """送达 of an issued document (行政处罚法 第六十一条); a decision's delivery starts its payment period (第六十七条)."""
+
+    __tablename__ = "case_delivery"
+
+    id: uuid.UUID = uuid_pk()
+    case_id: uuid.UUID = Field(foreign_key="enforcement_case.id", index=True)
+    document_type: str = Field(max_length=30)
+    target: str = Field(default="", max_length=100)
+    document_number: str = Field(max_length=80)
+    method: str = Field(max_length=20)
+    delivered_at: datetime = Field(sa_type=UTCDateTime)
+    recipient: str = Field(max_length=100)
+    evidence: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    late: bool = False
+    payment_due: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    recorded_by: uuid.UUID = Field(foreign_key="app_user.id")
+    client_fingerprint: str = Field(max_length=64)
+    created_at: datetime = created_at_field()
+
+
+class CasePayment(SQLModel, table=True):
+    """A payment of a fine (and of any 加处罚款) by one target, with the bank's receipt number."""
+
+    __tablename__ = "case_payment"
+
+    id: uuid.UUID = uuid_pk()
+    case_id: uuid.UUID = Field(foreign_key="enforcement_case.id", index=True)
+    target: str = Field(max_length=100)
+    amount: int = Field(sa_type=BigInteger)
+    paid_at: datetime = Field(sa_type=UTCDateTime)
+    receipt_no: str = Field(max_length=100)
+    recorded_by: uuid.UUID = Field(foreign_key="app_user.id")
+    client_fingerprint: str = Field(max_length=64)
+    created_at: datetime = created_at_field()
