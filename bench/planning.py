@@ -19,12 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import secrets
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -39,9 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from backend.accounts.credit_code import make_credit_code  # noqa: E402
 from backend.auth import hash_password  # noqa: E402
-from backend.migrations import upgrade  # noqa: E402
-from backend.storage import EmbeddedSeaweed  # noqa: E402
-from bench.harness import api_command, api_environment, free_port  # noqa: E402
+from bench.harness import fresh_database, serving_api  # noqa: E402
 
 TOPICS = ["mining", "hazardous_chemicals", "construction", "fire_safety", "industry_trade"]
 PASSWORD = "bench-password-123"
@@ -179,51 +173,16 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
-    name = f"safety_bench_{secrets.token_hex(4)}"
-    admin_dsn = args.postgres
-    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{name}"
-    tmp = Path(tempfile.mkdtemp(prefix="planning-bench-"))
-    store = EmbeddedSeaweed(tmp / "seaweedfs", "bench-evidence")
-    server: subprocess.Popen[bytes] | None = None
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        print(f"database {name}: migrating and loading {args.enterprises:,} enterprises and {args.inspectors:,} inspectors")
-        upgrade(dsn)
+    with fresh_database(args.postgres, args.keep) as dsn:
+        print(f"loading {args.enterprises:,} enterprises and {args.inspectors:,} inspectors", flush=True)
         city = asyncio.run(load(dsn, args.enterprises, args.inspectors))
-        s3 = store.start()
-        port = free_port()
-        env = api_environment(dsn, s3, tmp / "state", CHECKLISTS_DIR=str(tmp / "no-checklists"))
-        server = subprocess.Popen(api_command([sys.executable, "-m", "uvicorn"], port), cwd=ROOT, env=env)
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        figures = run(base, city, args.per_draw, args.draws, args.requests, dsn)
-        print("\nsummary (targets: draw < 2 s, verify < 2 s, progress p99 < 200 ms)")
-        for label, seconds, note in figures:
-            target = 0.2 if label.startswith("progress") else 2.0
-            met = "OK  " if seconds < target or label == "progress p50" else "MISS"
-            print(f"  {met} {label:<14} {seconds * 1000:8.1f} ms  {note}")
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=20)
-        store.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not args.keep:
-            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        with serving_api(dsn, "planning-bench-") as base:
+            figures = run(base, city, args.per_draw, args.draws, args.requests, dsn)
+    print("\nsummary (targets: draw < 2 s, verify < 2 s, progress p99 < 200 ms)")
+    for label, seconds, note in figures:
+        target = 0.2 if label.startswith("progress") else 2.0
+        met = "OK  " if seconds < target or label == "progress p50" else "MISS"
+        print(f"  {met} {label:<14} {seconds * 1000:8.1f} ms  {note}")
 
 
 if __name__ == "__main__":
