@@ -38,6 +38,14 @@ from backend.http import API_PREFIX
 from backend.inspections.controller import InspectionController
 from backend.limits import LimitedRequest, request_guard
 from backend.openapi import document_errors
+from backend.planning.controller import (
+    ClassificationController,
+    DrawController,
+    PlanController,
+    declare_conflict,
+    list_tasks,
+    public_draw_list,
+)
 from backend.settings import Settings, get_settings
 from backend.storage import ObjectStore, S3Config
 from backend.sync.controller import sync_changes
@@ -202,6 +210,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CaseController,
             discretion,
             public_decision_list,
+            ClassificationController,
+            declare_conflict,
+            PlanController,
+            DrawController,
+            list_tasks,
+            public_draw_list,
         ],
     )
     docs_plugins, docs_assets = docs_config()

@@ -53,6 +53,9 @@ class ErrorCode(StrEnum):
     CASE_NOT_FOUND = "case_not_found"
     EVIDENCE_PENDING = "evidence_pending"
     USER_NOT_FOUND = "user_not_found"
+    PLAN_NOT_FOUND = "plan_not_found"
+    DRAW_NOT_FOUND = "draw_not_found"
+    TASK_NOT_FOUND = "task_not_found"
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # 409
@@ -80,6 +83,10 @@ class ErrorCode(StrEnum):
     HEARING_REQUEST_PERIOD_OPEN = "hearing_request_period_open"
     COLLECTIVE_DISCUSSION_REQUIRED = "collective_discussion_required"
     LEADER_APPROVAL_REQUIRED = "leader_approval_required"
+    PLAN_APPROVED = "plan_approved"
+    PLAN_NOT_APPROVED = "plan_not_approved"
+    PLAN_EXISTS = "plan_exists"
+    TASK_TAKEN = "task_taken"
     # 413
     PAYLOAD_TOO_LARGE = "payload_too_large"
     FILE_TOO_LARGE = "file_too_large"
@@ -109,6 +116,9 @@ class ErrorCode(StrEnum):
     CHECKLIST_INVALID = "checklist_invalid"
     CHECKLIST_NOT_IN_FORCE = "checklist_not_in_force"
     UNKNOWN_SITE_TYPE = "unknown_site_type"
+    EMPTY_POPULATION = "empty_population"
+    NOT_ENOUGH_INSPECTORS = "not_enough_inspectors"
+    TASK_MISMATCH = "task_mismatch"
     # 429
     TOO_MANY_REQUESTS = "too_many_requests"
     LOGIN_THROTTLED = "login_throttled"
@@ -211,6 +221,9 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
         404, "Upload not completed", "The evidence's upload has not been completed; call POST /evidence/{id}/complete first, then fetch it."
     ),
     E.USER_NOT_FOUND: _not_found("user"),
+    E.PLAN_NOT_FOUND: _not_found("plan"),
+    E.DRAW_NOT_FOUND: _not_found("draw"),
+    E.TASK_NOT_FOUND: _not_found("task"),
     E.METHOD_NOT_ALLOWED: ErrorSpec(
         405, "Method not allowed", "The path does not take this HTTP method; use one the OpenAPI document lists for it."
     ),
@@ -299,6 +312,29 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     ),
     E.LEADER_APPROVAL_REQUIRED: ErrorSpec(
         409, "Leader approval required", "A major decision needs a leader's approval of the current draft first (POST /cases/{id}/approve)."
+    ),
+    E.PLAN_APPROVED: ErrorSpec(
+        409,
+        "Plan approved",
+        "An approved plan never changes; make the change as a new version (POST /plans with `supersedes` naming it), "
+        "which replaces it once a leader approves it.",
+    ),
+    E.PLAN_NOT_APPROVED: ErrorSpec(
+        409,
+        "Plan not approved",
+        "Draws are made from the approved version of a plan only: a draft needs a leader's approval first, and a "
+        "superseded version has been replaced by a newer one.",
+    ),
+    E.PLAN_EXISTS: ErrorSpec(
+        409,
+        "Plan exists",
+        "The agency has a plan for this year already (`plan_id` names its latest version): edit that draft, or make a "
+        "new version of the approved one with `supersedes`.",
+    ),
+    E.TASK_TAKEN: ErrorSpec(
+        409,
+        "Task already started",
+        "The task has an inspection already (`inspection_id` names it) or is done; continue that inspection instead.",
     ),
     E.CHECKLIST_VERSION_PUBLISHED: ErrorSpec(
         409,
@@ -408,6 +444,24 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
         "Unknown site type",
         "A site type names no comprehensive-judgement rule of the inspection's checklists; use a `site_type` from their "
         "`combination_rules`.",
+    ),
+    E.EMPTY_POPULATION: ErrorSpec(
+        422,
+        "Nothing to draw from",
+        "No enterprise matches the rule (the plan agency's tree, the rule's category and topic, classifications in "
+        "force on the draw date); `rule_index` names the rule. Classify enterprises or correct the rule first.",
+    ),
+    E.NOT_ENOUGH_INSPECTORS: ErrorSpec(
+        422,
+        "Not enough eligible inspectors",
+        "Fewer certified, active inspectors of the plan's agency without a declared conflict than a task needs; "
+        "`rule_index` names the rule and `enterprise_id` the enterprise. Add inspectors or lower inspectors_per_task.",
+    ),
+    E.TASK_MISMATCH: ErrorSpec(
+        422,
+        "Inspection does not fit the task",
+        "An inspection opened from a task is of the task's enterprise and made by its drawn inspectors (the caller one "
+        "of them); `field` names what differs.",
     ),
     E.TOO_MANY_REQUESTS: ErrorSpec(429, "Too many requests", "Too many requests in a short time; wait before sending again."),
     E.LOGIN_THROTTLED: ErrorSpec(

@@ -23,6 +23,7 @@ from backend.errors import ErrorCode, NotFound, ValidationFailed
 from backend.evidence.models import Evidence
 from backend.hazards.models import Hazard
 from backend.inspections.models import Inspection
+from backend.planning.models import Draw, Plan, Task
 from backend.vocabulary import AGENCY_STAFF, Role
 
 MIN_OFFICERS = 2  # 行政处罚法 第四十二条: 执法人员不得少于两人
@@ -69,6 +70,19 @@ def _cases(actor: Actor) -> Select[Any]:
     return select(Case).join(Agency, col(Agency.id) == col(Case.agency_id)).where(agency_subtree_clause(actor))
 
 
+def _of_plan(model: Any) -> Callable[[Actor], Select[Any]]:
+    """Plans, and the draws and tasks made from them, belong to the plan's agency: its staff and those above see them
+    (never the enterprises: a task announced is an inspection announced)."""
+
+    def statement(actor: Actor) -> Select[Any]:
+        query = select(model)
+        if model is not Plan:
+            query = query.join(Plan, col(Plan.id) == model.plan_id)
+        return query.join(Agency, col(Agency.id) == col(Plan.agency_id)).where(agency_subtree_clause(actor))
+
+    return statement
+
+
 def _of_enterprise(model: Any) -> Callable[[Actor], Select[Any]]:
     def statement(actor: Actor) -> Select[Any]:
         return (
@@ -94,6 +108,9 @@ READABLE: dict[type, Callable[[Actor], Select[Any]]] = {
     Hazard: _of_enterprise(Hazard),
     Evidence: _of_enterprise(Evidence),
     Checklist: _published_checklists,
+    Plan: _of_plan(Plan),
+    Draw: _of_plan(Draw),
+    Task: _of_plan(Task),
 }
 # what an id of each aggregate is called, and the code an absent (or out-of-scope) one answers with
 NOT_FOUND: dict[type, tuple[str, ErrorCode]] = {
@@ -105,6 +122,9 @@ NOT_FOUND: dict[type, tuple[str, ErrorCode]] = {
     Hazard: ("hazard", ErrorCode.HAZARD_NOT_FOUND),
     Evidence: ("evidence", ErrorCode.EVIDENCE_NOT_FOUND),
     Checklist: ("checklist", ErrorCode.CHECKLIST_NOT_FOUND),
+    Plan: ("plan", ErrorCode.PLAN_NOT_FOUND),
+    Draw: ("draw", ErrorCode.DRAW_NOT_FOUND),
+    Task: ("task", ErrorCode.TASK_NOT_FOUND),
 }
 
 

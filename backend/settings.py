@@ -75,6 +75,12 @@ def _dates(name: str) -> tuple[date, ...]:
         raise ValueError(f"{name} must be ISO dates separated by commas, not {raw!r}") from None
 
 
+def _unclassified(raw: str) -> str | None:
+    if raw not in ("general", "key", "none"):
+        raise ValueError(f"UNCLASSIFIED_CATEGORY must be general, key or none, not {raw!r}")
+    return None if raw == "none" else raw
+
+
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path
@@ -136,6 +142,13 @@ class Settings:
     payment_place: str = "指定的银行或者通过电子支付系统"
     # The 行政复议机关 printed in the remedy line; unset: the 本级人民政府 of the deciding agency (行政复议法 第二十四条).
     review_authority: str | None = None
+    # 分类分级 (安全生产法 第六十二条): no national rule says how an enterprise nobody classified yet is treated
+    # (regulations/PROCEDURE.md §B3: 安监总政法〔2017〕150号 第八条 onward NOT FOUND). By default it is drawn from as
+    # `general` (一般检查单位: the 双随机 population); `none` leaves it out of every draw until it is classified.
+    unclassified_category: str | None = "general"
+    # 一公开: when a draw appears on GET /public/draws. No national deadline was found (PROCEDURE.md §B3, "20个工作日"
+    # NOT FOUND); by default at once. Days after the draw otherwise (so a list is not out before the visits begin).
+    draw_publication_delay_days: int = 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -188,6 +201,8 @@ class Settings:
             makeup_workdays=_dates("MAKEUP_WORKDAYS"),
             payment_place=_env("PAYMENT_PLACE", "指定的银行或者通过电子支付系统"),
             review_authority=_env("REVIEW_AUTHORITY"),
+            unclassified_category=_unclassified(_env("UNCLASSIFIED_CATEGORY", "general")),
+            draw_publication_delay_days=int(_env("DRAW_PUBLICATION_DELAY_DAYS", "0")),
         )
 
 

@@ -23,6 +23,7 @@ from backend.enforcement.models import (
 from backend.evidence.models import Evidence
 from backend.hazards.models import Hazard, HazardEvent, HazardTally
 from backend.inspections.models import Inspection, InspectionChecklist, InspectionInspector, InspectionResult
+from backend.planning.models import Draw, EnterpriseClassification, InspectorConflict, Plan, Task, TaskInspector
 from backend.sync.models import ChangeLog
 
 __all__ = [
@@ -44,7 +45,9 @@ __all__ = [
     "ChecklistItem",
     "Decision",
     "DocumentCounter",
+    "Draw",
     "Enterprise",
+    "EnterpriseClassification",
     "EnterpriseTopic",
     "Evidence",
     "Hazard",
@@ -54,8 +57,12 @@ __all__ = [
     "InspectionChecklist",
     "InspectionInspector",
     "InspectionResult",
+    "InspectorConflict",
     "IssuedDocument",
     "LegalReview",
     "LoginFailure",
+    "Plan",
+    "Task",
+    "TaskInspector",
     "User",
 ]

@@ -113,3 +113,31 @@ class OverdueStep(StrEnum):
     hearing_request = "hearing_request"  # 第六十四条: 5 days after 告知
     delivery = "delivery"  # 第六十一条: 7 days after the decision
     payment = "payment"  # 第六十七条: 15 days after delivery
+
+
+class Category(StrEnum):
+    """分类: key (重点检查单位, visited on a schedule) or general (一般检查单位, sampled by 双随机)."""
+
+    key = "key"
+    general = "general"
+
+
+class RiskLevel(StrEnum):
+    """分级: 重大, 较大, 一般, 低 安全风险."""
+
+    major = "major"
+    high = "high"
+    medium = "medium"
+    low = "low"
+
+
+class PlanStatus(StrEnum):
+    draft = "draft"
+    approved = "approved"
+    superseded = "superseded"  # an approved later version replaced it
+
+
+class TaskStatus(StrEnum):
+    assigned = "assigned"
+    in_progress = "in_progress"
+    done = "done"

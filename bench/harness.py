@@ -1,14 +1,30 @@
 """What every benchmark starts the same way: a free loopback port, the API's environment, and the command that
-serves the API as `safety serve` does (uvicorn's h11 parser with its header bound), so the figures are production's."""
+serves the API as `safety serve` does (uvicorn's h11 parser with its header bound), so the figures are production's;
+and, for the benchmarks that need nothing more, a fresh migrated database and the API serving it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import asyncpg
+import httpx
+
+from backend.migrations import upgrade
 from backend.settings import Settings
-from backend.storage import S3Config
+from backend.storage import EmbeddedSeaweed, S3Config
+
+ROOT = Path(__file__).resolve().parent.parent
 
 HOST = "127.0.0.1"
 APP = "backend.app:create_app"
@@ -45,3 +61,55 @@ def api_command(launcher: list[str], port: int, app: str = APP) -> list[str]:
         *launcher, app, "--factory", "--host", HOST, "--port", str(port), "--log-level", "warning",
         "--http", "h11", "--h11-max-incomplete-event-size", str(Settings.max_header_bytes),
     ]  # fmt: skip
+
+
+async def _execute(dsn: str, statement: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def fresh_database(admin_dsn: str, keep: bool = False) -> Iterator[str]:
+    """A new PostgreSQL database next to `admin_dsn`'s, migrated with Alembic; dropped afterwards unless `keep`."""
+    name = f"safety_bench_{secrets.token_hex(4)}"
+    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+    asyncio.run(_execute(admin_dsn, f'CREATE DATABASE "{name}"'))
+    try:
+        print(f"database {name}: migrating", flush=True)
+        upgrade(dsn)
+        yield dsn
+    finally:
+        if not keep:
+            asyncio.run(_execute(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def serving_api(dsn: str, prefix: str) -> Iterator[str]:
+    """SeaweedFS and the API serving `dsn` on free loopback ports (no checklists loaded); yields the API's base URL
+    once /health answers, and stops both afterwards."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    store = EmbeddedSeaweed(tmp / "seaweedfs", "bench-evidence")
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        s3 = store.start()
+        port = free_port()
+        env = api_environment(dsn, s3, tmp / "state", CHECKLISTS_DIR=str(tmp / "no-checklists"))
+        server = subprocess.Popen(api_command([sys.executable, "-m", "uvicorn"], port), cwd=ROOT, env=env)
+        base = f"http://{HOST}:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        yield base
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=20)
+        store.stop()
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -13,12 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import secrets
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -33,10 +29,8 @@ sys.path.insert(0, str(ROOT))
 from backend.accounts.credit_code import make_credit_code  # noqa: E402
 from backend.auth import hash_password  # noqa: E402
 from backend.hazards.tally import rebuild_sql  # noqa: E402
-from backend.migrations import upgrade  # noqa: E402
 from backend.pagination import encode_cursor  # noqa: E402
-from backend.storage import EmbeddedSeaweed  # noqa: E402
-from bench.harness import api_command, api_environment, free_port  # noqa: E402
+from bench.harness import fresh_database, serving_api  # noqa: E402
 
 TOPICS = ["mining", "hazardous_chemicals", "construction", "fire_safety", "industry_trade"]
 STATUSES = [("reported", 0.10), ("rectifying", 0.30), ("pending_review", 0.10), ("closed", 0.30), ("verified", 0.20)]
@@ -158,6 +152,36 @@ def timed(client: httpx.Client, path: str, params: dict[str, str], requests: int
     return statistics.median(samples), samples[max(0, int(len(samples) * 0.99) - 1)], size
 
 
+def measure(base: str, ids: dict[str, str], requests_each: int) -> None:
+    """Every list and stats query, as the city admin and as a district inspector; p50/p99 per query."""
+    results = []
+    for username in ("bench-admin", "bench-inspector"):
+        token = httpx.post(f"{base}/api/v1/auth/login", json={"username": username, "password": PASSWORD}).json()["access_token"]
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+            scenarios = [
+                ("list, no filter, first page", "/api/v1/hazards", {}),
+                ("list status=rectifying", "/api/v1/hazards", {"status": "rectifying"}),
+                ("list overdue=true", "/api/v1/hazards", {"overdue": "true"}),
+                ("list topic=mining", "/api/v1/hazards", {"topic": "mining"}),
+                ("list enterprise_id", "/api/v1/hazards", {"enterprise_id": ids["enterprise"]}),
+                ("list status=rectifying, deep page", "/api/v1/hazards", {"status": "rectifying", "cursor": ids["deep_status_cursor"]}),
+                ("list, deep page (90%)", "/api/v1/hazards", {"cursor": ids["deep_cursor"]}),
+            ] + [
+                (f"stats group_by={g}", "/api/v1/stats/hazards", {"group_by": g})
+                for g in ("topic", "level", "status", "agency", "enterprise")
+            ]
+            for label, path, params in scenarios:
+                requests = max(10, requests_each // 10) if label.startswith("stats") else requests_each
+                client.get(path, params=params)  # warm-up
+                p50, p99, size = timed(client, path, params, requests)
+                results.append((username, label, requests, p50, p99, size))
+                print(f"{username:<16} {label:<38} n={requests:<4} p50={p50:7.1f} ms  p99={p99:7.1f} ms  rows={size}", flush=True)
+    print("\nsummary (targets: list p99 < 50 ms, stats < 500 ms)")
+    for username, label, _, _p50, p99, _ in results:
+        target = 500 if label.startswith("stats") else 50
+        print(f"  {'OK ' if p99 < target else 'MISS'} {username:<16} {label:<38} p99={p99:7.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -167,71 +191,11 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
-    name = f"safety_bench_{secrets.token_hex(4)}"
-    admin_dsn = args.postgres
-    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{name}"
-    tmp = Path(tempfile.mkdtemp(prefix="hazard-bench-"))
-    store = EmbeddedSeaweed(tmp / "seaweedfs", "bench-evidence")
-    server: subprocess.Popen[bytes] | None = None
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        print(f"database {name}: migrating and loading {args.hazards:,} hazards across {args.enterprises:,} enterprises")
-        upgrade(dsn)
+    with fresh_database(args.postgres, args.keep) as dsn:
+        print(f"loading {args.hazards:,} hazards across {args.enterprises:,} enterprises", flush=True)
         ids = asyncio.run(load(dsn, args.hazards, args.enterprises))
-        s3 = store.start()
-        port = free_port()
-        env = api_environment(dsn, s3, tmp / "state", CHECKLISTS_DIR=str(tmp / "no-checklists"))
-        server = subprocess.Popen(api_command([sys.executable, "-m", "uvicorn"], port), cwd=ROOT, env=env)
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        results = []
-        for username in ("bench-admin", "bench-inspector"):
-            token = httpx.post(f"{base}/api/v1/auth/login", json={"username": username, "password": PASSWORD}).json()["access_token"]
-            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
-                scenarios = [
-                    ("list, no filter, first page", "/api/v1/hazards", {}),
-                    ("list status=rectifying", "/api/v1/hazards", {"status": "rectifying"}),
-                    ("list overdue=true", "/api/v1/hazards", {"overdue": "true"}),
-                    ("list topic=mining", "/api/v1/hazards", {"topic": "mining"}),
-                    ("list enterprise_id", "/api/v1/hazards", {"enterprise_id": ids["enterprise"]}),
-                    ("list status=rectifying, deep page", "/api/v1/hazards", {"status": "rectifying", "cursor": ids["deep_status_cursor"]}),
-                    ("list, deep page (90%)", "/api/v1/hazards", {"cursor": ids["deep_cursor"]}),
-                ] + [
-                    (f"stats group_by={g}", "/api/v1/stats/hazards", {"group_by": g})
-                    for g in ("topic", "level", "status", "agency", "enterprise")
-                ]
-                for label, path, params in scenarios:
-                    requests = max(10, args.requests // 10) if label.startswith("stats") else args.requests
-                    client.get(path, params=params)  # warm-up
-                    p50, p99, size = timed(client, path, params, requests)
-                    results.append((username, label, requests, p50, p99, size))
-                    print(f"{username:<16} {label:<38} n={requests:<4} p50={p50:7.1f} ms  p99={p99:7.1f} ms  rows={size}", flush=True)
-        print("\nsummary (targets: list p99 < 50 ms, stats < 500 ms)")
-        for username, label, _, _p50, p99, _ in results:
-            target = 500 if label.startswith("stats") else 50
-            print(f"  {'OK ' if p99 < target else 'MISS'} {username:<16} {label:<38} p99={p99:7.1f} ms")
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=20)
-        store.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not args.keep:
-            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        with serving_api(dsn, "hazard-bench-") as base:
+            measure(base, ids, args.requests)
 
 
 if __name__ == "__main__":

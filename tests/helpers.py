@@ -33,8 +33,8 @@ class World:
     """city ─┬─ district_a (enterprise `a`, inspectors a1, a2)
              └─ district_b (enterprise `b`, inspector b)
        other_city (enterprise `other`, inspector other, legal reviewer other)
-    plus a legal reviewer, a leader and an inspector at city level (a leader in other_city too), and one enterprise
-    user for `a` and for `b`."""
+    plus a legal reviewer, a leader and an inspector at city level, a leader of district_a and of other_city, and one
+    enterprise user for `a` and for `b`."""
 
     client: httpx.AsyncClient
     app: Litestar
@@ -86,6 +86,7 @@ class World:
                 ("legal_city", "legal_reviewer", {"agency": "city"}),
                 ("legal_other", "legal_reviewer", {"agency": "other_city"}),
                 ("leader_city", "leader", {"agency": "city"}),
+                ("leader_a", "leader", {"agency": "district_a"}),
                 ("leader_other", "leader", {"agency": "other_city"}),
                 ("enterprise_a", "enterprise", {"enterprise": "a"}),
                 ("enterprise_b", "enterprise", {"enterprise": "b"}),

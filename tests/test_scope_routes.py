@@ -43,7 +43,7 @@ LATER = (datetime.now(UTC) + timedelta(days=120)).date().isoformat()
 FOREIGN_CALLERS = ("inspector_other", "legal_other", "leader_other", "enterprise_b")
 # Who plays the owner for the sanity calls: the first of these that the route's role guard lets in (the admin, who
 # sees everything, stands in for routes no one else may call).
-OWNERS = ("inspector_a1", "enterprise_a", "legal_city", "leader_city", "admin")
+OWNERS = ("inspector_a1", "enterprise_a", "legal_city", "leader_city", "leader_a", "admin")
 
 
 # --- the owner's resources ------------------------------------------------------------------------------------
@@ -62,6 +62,28 @@ class Owned:
     case_id: str
     statement_id: str
     host_id: str
+    user_id: str
+    plan_id: str
+    draw_id: str
+
+
+YEAR = datetime.now(UTC).year
+WHOLE_YEAR = {"period_start": f"{YEAR}-01-01", "period_end": f"{YEAR}-12-31"}
+CLASSIFICATION = {"category": "key", "risk_level": "major", "basis": "重大危险源", "valid_from": f"{YEAR}-01-01"}
+KEY_RULES = [{"category": "key", "visits_per_year": 1}]
+
+
+async def plan_and_draw(world: World, agency: str, enterprise: str, inspector: str, leader: str) -> tuple[str, str, str]:
+    """An approved plan of `agency` with one key rule, `enterprise` classified key, and a draw: (plan, draw, task)."""
+    classified = await world.put(inspector, f"{API}/enterprises/{enterprise}/classification", CLASSIFICATION)
+    assert classified.status_code == 200, classified.text
+    plan = await world.post(inspector, f"{API}/plans", {"agency_id": agency, "year": YEAR, "title": "年度计划", "rules": KEY_RULES})
+    assert plan.status_code == 201, plan.text
+    approved = await world.post(leader, f"{API}/plans/{plan.json()['id']}/approve")
+    assert approved.status_code == 200, approved.text
+    draw = await world.post(inspector, f"{API}/plans/{plan.json()['id']}/draws", {"rule_index": 0, **WHOLE_YEAR})
+    assert draw.status_code == 201, draw.text
+    return plan.json()["id"], draw.json()["id"], draw.json()["tasks"][0]["id"]
 
 
 async def build_owned(world: World) -> Owned:
@@ -112,6 +134,9 @@ async def build_owned(world: World) -> Owned:
         assert done.status_code == 200, done.text
     statement = await world.post("enterprise_a", f"{API}/cases/{cid}/statements", {"content": "陈述、申辩"})
     assert statement.status_code == 201, statement.text
+    plan_id, draw_id, _ = await plan_and_draw(
+        world, str(world.agencies["district_a"].id), str(world.enterprises["a"].id), "inspector_a1", "leader_a"
+    )
 
     return Owned(
         enterprise_id=str(world.enterprises["a"].id),
@@ -123,6 +148,9 @@ async def build_owned(world: World) -> Owned:
         case_id=cid,
         statement_id=statement.json()["id"],
         host_id=str(world.users["legal_city"].id),
+        user_id=str(world.users["inspector_a1"].id),
+        plan_id=plan_id,
+        draw_id=draw_id,
     )
 
 
@@ -137,6 +165,9 @@ PATH_VALUES: dict[str, Callable[[Owned], str]] = {
     "hazard_id": lambda o: o.hazard_id,
     "case_id": lambda o: o.case_id,
     "statement_id": lambda o: o.statement_id,
+    "user_id": lambda o: o.user_id,
+    "plan_id": lambda o: o.plan_id,
+    "draw_id": lambda o: o.draw_id,
     "doc_type": lambda o: "inspection_record",  # not an id: kept as it is when the case id is replaced
 }
 
@@ -189,6 +220,11 @@ BODIES: dict[tuple[str, str], Any] = {
     },
     ("POST", "/api/v1/cases/{case_id:uuid}/legal-review"): lambda o: {"decision": "approve", "opinion": "同意"},
     ("POST", "/api/v1/cases/{case_id:uuid}/decide"): NO_BODY,
+    ("PUT", "/api/v1/enterprises/{enterprise_id:uuid}/classification"): lambda o: CLASSIFICATION,
+    ("POST", "/api/v1/users/{user_id:uuid}/conflicts"): lambda o: {"enterprise_id": o.enterprise_id, "reason": "亲属在该企业任职"},
+    ("PUT", "/api/v1/plans/{plan_id:uuid}"): lambda o: {"title": "年度计划（修订）", "rules": KEY_RULES},
+    ("POST", "/api/v1/plans/{plan_id:uuid}/approve"): NO_BODY,
+    ("POST", "/api/v1/plans/{plan_id:uuid}/draws"): lambda o: {"rule_index": 0, **WHOLE_YEAR},
     ("POST", "/api/v1/cases/{case_id:uuid}/extension"): lambda o: {
         "until": LATER,
         "reason": "案情复杂",
@@ -383,6 +419,8 @@ class Foreign:
     hazard_id: str
     case_id: str
     inspector_id: str
+    plan_id: str
+    task_id: str
 
 
 async def build_foreign(world: World) -> Foreign:
@@ -427,7 +465,10 @@ async def build_foreign(world: World) -> Foreign:
         },
     )
     assert case.status_code == 201, case.text
+    plan_id, _, task_id = await plan_and_draw(world, str(world.agencies["other_city"].id), other, "inspector_other", "leader_other")
     return Foreign(
+        plan_id=plan_id,
+        task_id=task_id,
         enterprise_id=other,
         agency_id=str(world.agencies["other_city"].id),
         inspection_id=inspection.json()["id"],
@@ -549,6 +590,7 @@ async def test_ids_inside_bodies_foreign_and_unknown_answer_alike(world: World) 
     inspection = {"enterprise_id": a, "checklist_ids": [checklist["id"]], "inspector_ids": [a1, a2], "kind": "routine"}
     case = {"enterprise_id": a, "title": "企业a案件", "handler_ids": [a1, a2]}
     large_upload = {"kind": "video", "content_type": "video/mp4", "size": 1000, "sha256": "0" * 64}
+    plan = {"agency_id": str(world.agencies["district_a"].id), "year": YEAR, "title": "年度计划", "rules": KEY_RULES}
     enterprise = {"name": "新企业", "credit_code": credit_code(77), "topics": ["mining"], "address": "测试地址"}
 
     cases = [
@@ -743,6 +785,34 @@ async def test_ids_inside_bodies_foreign_and_unknown_answer_alike(world: World) 
                 },
             ),
             foreign.evidence_id,
+        ),
+        BodyIdCase(
+            "POST /inspections task_id",
+            "inspector_a1",
+            ("task_id",),
+            post("inspector_a1", f"{API}/inspections", lambda v: {**inspection, "task_id": v}),
+            foreign.task_id,
+        ),
+        BodyIdCase(
+            "POST /plans agency_id",
+            "inspector_a1",
+            ("agency_id",),
+            post("inspector_a1", f"{API}/plans", lambda v: {**plan, "agency_id": v}),
+            foreign.agency_id,
+        ),
+        BodyIdCase(
+            "POST /plans supersedes",
+            "inspector_a1",
+            ("supersedes",),
+            post("inspector_a1", f"{API}/plans", lambda v: {**plan, "supersedes": v}),
+            foreign.plan_id,
+        ),
+        BodyIdCase(
+            "POST /users/{id}/conflicts enterprise_id",
+            "inspector_a1",
+            ("enterprise_id",),
+            post("inspector_a1", f"{API}/users/{a1}/conflicts", lambda v: {"enterprise_id": v, "reason": "亲属任职"}),
+            foreign.enterprise_id,
         ),
         # POST /users and POST /agencies are the admin's, who sees every agency and enterprise: nothing is foreign.
     ]

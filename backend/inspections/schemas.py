@@ -40,6 +40,11 @@ class InspectionIn(Input):
         description="the day inspected (default: today in the agencies' zone); every checklist must be the version in "
         "force that day (`422 checklist_not_in_force` naming `checklist_ids`)",
     )
+    task_id: uuid.UUID | None = Field(
+        default=None,
+        description="the task (GET /tasks) this inspection carries out: of its enterprise, by its drawn inspectors "
+        "(else `422 task_mismatch`); opening moves the task to in_progress, submitting marks it done",
+    )
     site_types: list[SiteType] = Field(
         default_factory=list,
         max_length=10,

@@ -41,6 +41,7 @@ from backend.inspections.schemas import (
     TeamMember,
 )
 from backend.pagination import Page, keyset, page_of
+from backend.planning import tasks
 from backend.sync.service import register_serializer
 from backend.unit_of_work import concurrent_change, feed_of_enterprise, insert_once, track
 from backend.vocabulary import EvidenceKind, EvidenceStatus, HazardSource, HazardStatus, InspectionKind, InspectionStatus, Role
@@ -148,6 +149,8 @@ class InspectionService:
         }
         if data.inspection_date is not None or data.site_types:  # inspections sent without them keep their fingerprint
             content |= {"inspection_date": data.inspection_date, "site_types": sorted(set(data.site_types))}
+        if data.task_id is not None:
+            content["task_id"] = data.task_id
         digest = fingerprint(content)
         existing = await self._existing(inspection_id, digest)
         if existing is not None:
@@ -173,6 +176,7 @@ class InspectionService:
             field="inspector_ids",
             certified_at_least=scope.MIN_OFFICERS if data.kind == InspectionKind.enforcement else 0,
         )
+        task = await tasks.claim(self.session, self.actor, data.task_id, enterprise.id, inspector_ids) if data.task_id else None
         at = now()
         inspection = Inspection(
             id=inspection_id,
@@ -198,6 +202,8 @@ class InspectionService:
             if existing is None:
                 raise concurrent_change()
             return existing, False
+        if task is not None:
+            tasks.started(self.session, self.actor, task, inspection_id)
         return await self.get(inspection_id), True
 
     async def _require_in_force(self, checklist_ids: list[uuid.UUID], on: date) -> None:
@@ -381,6 +387,7 @@ class InspectionService:
         INSPECTION_WORKFLOW.transition(
             self.session, inspection, "submitted", self.actor, note=data.feedback, data={"hazards": len(hazard_ids)}
         )
+        await tasks.completed(self.session, self.actor, inspection.id)
         return await self.get(inspection.id), sorted(hazard_ids)
 
     async def _require_photos(
