@@ -53,6 +53,8 @@ class ErrorCode(StrEnum):
     CASE_NOT_FOUND = "case_not_found"
     EVIDENCE_PENDING = "evidence_pending"
     USER_NOT_FOUND = "user_not_found"
+    ACCIDENT_NOT_FOUND = "accident_not_found"
+    MEASURE_NOT_FOUND = "measure_not_found"
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # 409
@@ -80,6 +82,7 @@ class ErrorCode(StrEnum):
     HEARING_REQUEST_PERIOD_OPEN = "hearing_request_period_open"
     COLLECTIVE_DISCUSSION_REQUIRED = "collective_discussion_required"
     LEADER_APPROVAL_REQUIRED = "leader_approval_required"
+    MEASURE_UNEVALUATED = "measure_unevaluated"
     # 413
     PAYLOAD_TOO_LARGE = "payload_too_large"
     FILE_TOO_LARGE = "file_too_large"
@@ -211,6 +214,8 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
         404, "Upload not completed", "The evidence's upload has not been completed; call POST /evidence/{id}/complete first, then fetch it."
     ),
     E.USER_NOT_FOUND: _not_found("user"),
+    E.ACCIDENT_NOT_FOUND: _not_found("accident"),
+    E.MEASURE_NOT_FOUND: _not_found("measure"),
     E.METHOD_NOT_ALLOWED: ErrorSpec(
         405, "Method not allowed", "The path does not take this HTTP method; use one the OpenAPI document lists for it."
     ),
@@ -299,6 +304,12 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     ),
     E.LEADER_APPROVAL_REQUIRED: ErrorSpec(
         409, "Leader approval required", "A major decision needs a leader's approval of the current draft first (POST /cases/{id}/approve)."
+    ),
+    E.MEASURE_UNEVALUATED: ErrorSpec(
+        409,
+        "Measure unevaluated",
+        "Every measure of the accident's investigation report needs a finding before the evaluation is completed; "
+        "`measure_ids` lists those without one (POST /accidents/{id}/evaluation/findings).",
     ),
     E.CHECKLIST_VERSION_PUBLISHED: ErrorSpec(
         409,

@@ -15,6 +15,7 @@ from sqlalchemy import Select, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from backend.accidents.models import Accident
 from backend.accounts.models import Agency, Enterprise, User
 from backend.audit import Actor
 from backend.checklists.models import Checklist
@@ -93,6 +94,7 @@ READABLE: dict[type, Callable[[Actor], Select[Any]]] = {
     Inspection: _of_enterprise(Inspection),
     Hazard: _of_enterprise(Hazard),
     Evidence: _of_enterprise(Evidence),
+    Accident: _of_enterprise(Accident),
     Checklist: _published_checklists,
 }
 # what an id of each aggregate is called, and the code an absent (or out-of-scope) one answers with
@@ -105,6 +107,7 @@ NOT_FOUND: dict[type, tuple[str, ErrorCode]] = {
     Hazard: ("hazard", ErrorCode.HAZARD_NOT_FOUND),
     Evidence: ("evidence", ErrorCode.EVIDENCE_NOT_FOUND),
     Checklist: ("checklist", ErrorCode.CHECKLIST_NOT_FOUND),
+    Accident: ("accident", ErrorCode.ACCIDENT_NOT_FOUND),
 }
 
 

@@ -136,6 +136,10 @@ class Settings:
     payment_place: str = "指定的银行或者通过电子支付系统"
     # The 行政复议机关 printed in the remedy line; unset: the 本级人民政府 of the deciding agency (行政复议法 第二十四条).
     review_authority: str | None = None
+    # 事故整改和防范措施落实情况评估: the statute (安全生产法 第八十六条第三款) sets only "批复事故调查报告后一年内"; the
+    # days to finish an evaluation once started are provincial practice (四川: 60日内完成, PROCEDURE.md §B4), not
+    # the national 办法, whose text is not verified.
+    accident_evaluation_days: int = 60
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -188,6 +192,7 @@ class Settings:
             makeup_workdays=_dates("MAKEUP_WORKDAYS"),
             payment_place=_env("PAYMENT_PLACE", "指定的银行或者通过电子支付系统"),
             review_authority=_env("REVIEW_AUTHORITY"),
+            accident_evaluation_days=_positive("ACCIDENT_EVALUATION_DAYS", 60),
         )
 
 
