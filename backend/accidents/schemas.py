@@ -29,7 +29,7 @@ class AccidentIn(Input):
     summary: str = Field(min_length=1, max_length=8000)
 
 
-class MeasureIn(Input):
+class AccidentMeasureIn(Input):
     id: uuid.UUID | None = Field(default=None, description="client id of the measure")
     text: str = Field(max_length=4000, description="the measure as the report orders it (blank is 422 naming measures[i].text)")
     responsible: Line = Field(min_length=1, max_length=200, description="the unit or person responsible")
@@ -42,7 +42,7 @@ class ReportIn(ActionIn):
     approved_at: date | AwareDatetime = Field(description=APPROVED_AT)
     approved_by: Line = Field(min_length=1, max_length=200, description="批复机关")
     document_no: Line = Field(min_length=1, max_length=100, description="批复文号")
-    measures: list[MeasureIn] = Field(max_length=200, description="at least one (an empty list is 422 naming measures)")
+    measures: list[AccidentMeasureIn] = Field(max_length=200, description="at least one (an empty list is 422 naming measures)")
     evidence_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50, description="the report itself, as documents or photos")
 
 
@@ -94,7 +94,7 @@ class FindingOut(Output):
     created_at: datetime
 
 
-class MeasureOut(Output):
+class AccidentMeasureOut(Output):
     id: uuid.UUID
     seq: int
     text: str
@@ -138,7 +138,7 @@ class AccidentOut(Output):
 
 class AccidentDetail(AccidentOut):
     report_evidence_ids: list[uuid.UUID]
-    measures: list[MeasureOut]
+    measures: list[AccidentMeasureOut]
     conclusion: str | None
     accountability: list[AccountabilityOut]
     timeline: list[TimelineEntryOut]

@@ -31,7 +31,7 @@ from backend.accidents.schemas import (
     EvaluationStartIn,
     FindingIn,
     FindingOut,
-    MeasureOut,
+    AccidentMeasureOut,
     ProgressIn,
     ProgressOut,
     ReportIn,
@@ -147,9 +147,9 @@ async def accident_details(session: AsyncSession, accidents: Sequence[Accident])
     numbers: dict[uuid.UUID, str] = {accident_id: number for accident_id, number in (await session.execute(reports)).all()}
     latest = latest_findings(findings)
 
-    def measure_out(m: AccidentMeasure) -> MeasureOut:
+    def measure_out(m: AccidentMeasure) -> AccidentMeasureOut:
         last = latest.get(m.id)
-        return MeasureOut(
+        return AccidentMeasureOut(
             id=m.id,
             seq=m.seq,
             text=m.text,
