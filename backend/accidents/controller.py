@@ -25,7 +25,7 @@ from backend.accidents.schemas import (
     PublicEvaluation,
     ReportIn,
 )
-from backend.accidents.service import AccidentService, finding_out
+from backend.accidents.service import AccidentService, finding_out, progress_out
 from backend.accidents.stats import AccidentGroupBy, accident_stats
 from backend.audit import Actor
 from backend.auth import requires_role
@@ -88,15 +88,7 @@ class AccidentController(Controller):
         accidents: NamedDependency[AccidentService],
     ) -> Response[ProgressOut]:
         row, created = await accidents.progress(accident_id, measure_id, data)
-        body = ProgressOut(
-            id=row.id,
-            measure_id=row.measure_id,
-            description=row.description,
-            evidence_ids=[uuid.UUID(e) for e in row.evidence_ids],
-            by_enterprise=row.by_enterprise,
-            created_at=row.created_at,
-        )
-        return Response(body, status_code=201 if created else 200)
+        return Response(progress_out(row), status_code=201 if created else 200)
 
     @post("/{accident_id:uuid}/evaluation", guards=INSPECTOR_ONLY, status_code=200, summary="Start the evaluation → evaluating")
     async def start(

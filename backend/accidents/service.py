@@ -25,13 +25,13 @@ from backend.accidents.models import Accident, AccidentEvent, AccidentFinding, A
 from backend.accidents.schemas import (
     AccidentDetail,
     AccidentIn,
+    AccidentMeasureOut,
     AccidentOut,
     AccountabilityOut,
     CompleteIn,
     EvaluationStartIn,
     FindingIn,
     FindingOut,
-    AccidentMeasureOut,
     ProgressIn,
     ProgressOut,
     ReportIn,
@@ -157,18 +157,7 @@ async def accident_details(session: AsyncSession, accidents: Sequence[Accident])
             due_at=m.due_at,
             outcome=FindingOutcome(last.outcome) if last else None,
             hazard_id=last.hazard_id if last else None,
-            progress=[
-                ProgressOut(
-                    id=p.id,
-                    measure_id=p.measure_id,
-                    description=p.description,
-                    evidence_ids=_ids(p.evidence_ids),
-                    by_enterprise=p.by_enterprise,
-                    created_at=p.created_at,
-                )
-                for p in progress
-                if p.measure_id == m.id
-            ],
+            progress=[progress_out(p) for p in progress if p.measure_id == m.id],
             findings=[finding_out(f) for f in findings if f.measure_id == m.id],
         )
 
@@ -183,6 +172,17 @@ async def accident_details(session: AsyncSession, accidents: Sequence[Accident])
         )
         for a in accidents
     ]
+
+
+def progress_out(p: AccidentProgress) -> ProgressOut:
+    return ProgressOut(
+        id=p.id,
+        measure_id=p.measure_id,
+        description=p.description,
+        evidence_ids=_ids(p.evidence_ids),
+        by_enterprise=p.by_enterprise,
+        created_at=p.created_at,
+    )
 
 
 def finding_out(f: AccidentFinding) -> FindingOut:
@@ -511,7 +511,6 @@ class AccidentService:
         from backend.accidents.report import evaluation_report
 
         report = await evaluation_report(self.session, accident, measures, findings)
-        assert self.actor.user_id is not None  # completed by an inspector
         self.session.add(
             AccidentReport(
                 accident_id=accident.id,
@@ -519,7 +518,7 @@ class AccidentService:
                 sha256=report.sha256,
                 size=len(report.pdf),
                 pdf=report.pdf,
-                issued_by=self.actor.user_id,
+                issued_by=self._user_id(),
             )
         )
         audit.record(
