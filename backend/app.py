@@ -19,6 +19,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import event
 
+from backend.accidents.controller import AccidentController, evaluations_due, public_evaluation_list, stats_accidents
 from backend.accounts.controller import AgencyController, AuthController, EnterpriseController, UserController
 from backend.accounts.service import AccountService
 from backend.audit import Actor
@@ -216,6 +217,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DrawController,
             list_tasks,
             public_draw_list,
+            AccidentController,
+            evaluations_due,
+            public_evaluation_list,
+            stats_accidents,
         ],
     )
     docs_plugins, docs_assets = docs_config()

@@ -56,6 +56,8 @@ class ErrorCode(StrEnum):
     PLAN_NOT_FOUND = "plan_not_found"
     DRAW_NOT_FOUND = "draw_not_found"
     TASK_NOT_FOUND = "task_not_found"
+    ACCIDENT_NOT_FOUND = "accident_not_found"
+    MEASURE_NOT_FOUND = "measure_not_found"
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # 409
@@ -87,6 +89,7 @@ class ErrorCode(StrEnum):
     PLAN_NOT_APPROVED = "plan_not_approved"
     PLAN_EXISTS = "plan_exists"
     TASK_TAKEN = "task_taken"
+    MEASURE_UNEVALUATED = "measure_unevaluated"
     # 413
     PAYLOAD_TOO_LARGE = "payload_too_large"
     FILE_TOO_LARGE = "file_too_large"
@@ -224,6 +227,8 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     E.PLAN_NOT_FOUND: _not_found("plan"),
     E.DRAW_NOT_FOUND: _not_found("draw"),
     E.TASK_NOT_FOUND: _not_found("task"),
+    E.ACCIDENT_NOT_FOUND: _not_found("accident"),
+    E.MEASURE_NOT_FOUND: _not_found("measure"),
     E.METHOD_NOT_ALLOWED: ErrorSpec(
         405, "Method not allowed", "The path does not take this HTTP method; use one the OpenAPI document lists for it."
     ),
@@ -335,6 +340,12 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
         409,
         "Task already started",
         "The task has an inspection already (`inspection_id` names it) or is done; continue that inspection instead.",
+    ),
+    E.MEASURE_UNEVALUATED: ErrorSpec(
+        409,
+        "Measure unevaluated",
+        "Every measure of the accident's investigation report needs a finding before the evaluation is completed; "
+        "`measure_ids` lists those without one (POST /accidents/{id}/evaluation/findings).",
     ),
     E.CHECKLIST_VERSION_PUBLISHED: ErrorSpec(
         409,

@@ -15,6 +15,7 @@ from sqlalchemy import Select, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from backend.accidents.models import Accident
 from backend.accounts.models import Agency, Enterprise, User
 from backend.audit import Actor
 from backend.checklists.models import Checklist
@@ -107,6 +108,7 @@ READABLE: dict[type, Callable[[Actor], Select[Any]]] = {
     Inspection: _of_enterprise(Inspection),
     Hazard: _of_enterprise(Hazard),
     Evidence: _of_enterprise(Evidence),
+    Accident: _of_enterprise(Accident),
     Checklist: _published_checklists,
     Plan: _of_plan(Plan),
     Draw: _of_plan(Draw),
@@ -125,6 +127,7 @@ NOT_FOUND: dict[type, tuple[str, ErrorCode]] = {
     Plan: ("plan", ErrorCode.PLAN_NOT_FOUND),
     Draw: ("draw", ErrorCode.DRAW_NOT_FOUND),
     Task: ("task", ErrorCode.TASK_NOT_FOUND),
+    Accident: ("accident", ErrorCode.ACCIDENT_NOT_FOUND),
 }
 
 

@@ -149,6 +149,10 @@ class Settings:
     # 一公开: when a draw appears on GET /public/draws. No national deadline was found (PROCEDURE.md §B3, "20个工作日"
     # NOT FOUND); by default at once. Days after the draw otherwise (so a list is not out before the visits begin).
     draw_publication_delay_days: int = 0
+    # 事故整改和防范措施落实情况评估: the statute (安全生产法 第八十六条第三款) sets only "批复事故调查报告后一年内"; the
+    # days to finish an evaluation once started are provincial practice (四川: 60日内完成, PROCEDURE.md §B4), not
+    # the national 办法, whose text is not verified.
+    accident_evaluation_days: int = 60
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -203,6 +207,7 @@ class Settings:
             review_authority=_env("REVIEW_AUTHORITY"),
             unclassified_category=_unclassified(_env("UNCLASSIFIED_CATEGORY", "general")),
             draw_publication_delay_days=int(_env("DRAW_PUBLICATION_DELAY_DAYS", "0")),
+            accident_evaluation_days=_positive("ACCIDENT_EVALUATION_DAYS", 60),
         )
 
 

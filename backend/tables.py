@@ -1,5 +1,6 @@
 """Every table, imported in one place so that migrations and tests see the whole schema."""
 
+from backend.accidents.models import Accident, AccidentEvent, AccidentFinding, AccidentMeasure, AccidentProgress, AccidentReport
 from backend.accounts.models import Agency, Enterprise, EnterpriseTopic, LoginFailure, User
 from backend.audit import AuditLog
 from backend.checklists.models import Checklist, ChecklistItem
@@ -27,6 +28,12 @@ from backend.planning.models import Draw, EnterpriseClassification, InspectorCon
 from backend.sync.models import ChangeLog
 
 __all__ = [
+    "Accident",
+    "AccidentEvent",
+    "AccidentFinding",
+    "AccidentMeasure",
+    "AccidentProgress",
+    "AccidentReport",
     "Agency",
     "AuditLog",
     "Case",

@@ -45,6 +45,7 @@ class HazardSource(StrEnum):
     inspection = "inspection"
     inspector = "inspector"
     self_inspection = "self_inspection"
+    accident_evaluation = "accident_evaluation"  # a measure of an accident report found not done (事故整改"回头看")
 
 
 class InspectionStatus(StrEnum):
@@ -141,3 +142,25 @@ class TaskStatus(StrEnum):
     assigned = "assigned"
     in_progress = "in_progress"
     done = "done"
+
+
+class AccidentLevel(StrEnum):
+    """生产安全事故等级 (生产安全事故报告和调查处理条例 第三条): 一般、较大、重大、特别重大."""
+
+    general = "general"
+    larger = "larger"
+    major = "major"
+    especially_major = "especially_major"
+
+
+class AccidentStatus(StrEnum):
+    recorded = "recorded"  # the accident is known; its investigation report is not yet approved
+    report_approved = "report_approved"  # 调查报告已批复: the evaluation falls due one year later
+    evaluating = "evaluating"  # 整改和防范措施落实情况评估 under way
+    evaluated = "evaluated"  # 评估报告 issued and published
+
+
+class FindingOutcome(StrEnum):
+    done = "done"  # 已落实
+    partly = "partly"  # 部分落实
+    not_done = "not_done"  # 未落实: opens a hazard on the enterprise

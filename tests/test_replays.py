@@ -9,9 +9,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from backend.accidents.models import AccidentEvent
 from backend.enforcement.models import CaseEvent, CaseRecord, Decision, LegalReview
 from backend.hazards.models import HazardEvent
 from tests.helpers import World, assert_problem, ok
+from tests.test_accidents import MEASURES, ago, photo, record_accident
 from tests.test_enforcement import MAJOR_FINE, open_case, record
 from tests.test_hazards import FUTURE, LATER, PLAN, act, proof, report
 
@@ -115,3 +117,33 @@ async def test_a_new_step_with_new_content_is_not_taken_for_a_replay(world: Worl
     second = await world.post("inspector_a1", f"{base}/decision", {**minor, "reasoning": "补充理由"})
     assert second.status_code == 200
     assert await timeline_count(world, CaseEvent, CaseEvent.case_id, cid, "decision_drafted") == 2
+
+
+async def test_every_accident_step_replayed_answers_as_the_first_time(world: World) -> None:
+    aid = (await record_accident(world))["id"]
+    report = {
+        "approved_at": ago(300).date().isoformat(),
+        "approved_by": "某市人民政府",
+        "document_no": "某政函〔2025〕9号",
+        "measures": MEASURES,
+    }
+    first, again = await send_twice(world, "inspector_a1", f"/api/v1/accidents/{aid}/report", report)
+    assert first.status_code == 201 and again.json() == first.json()
+    measures = [m["id"] for m in first.json()["measures"]]
+    progress = {"id": str(uuid.uuid4()), "description": "已整改", "evidence_ids": [await photo(world, "enterprise_a", aid, (7, 7, 7))]}
+    done, redone = await send_twice(world, "enterprise_a", f"/api/v1/accidents/{aid}/measures/{measures[0]}/progress", progress)
+    assert done.status_code == 201 and redone.json() == done.json()
+    steps: list[tuple[str, dict[str, Any], str]] = [
+        ("evaluation", {"started_at": datetime.now(UTC).isoformat()}, "evaluation_started"),
+        *[
+            ("evaluation/findings", {"id": str(uuid.uuid4()), "measure_id": mid, "outcome": "done", "note": "已落实"}, "finding_recorded")
+            for mid in measures
+        ],
+        ("evaluation/complete", {"conclusion": "均已落实"}, "evaluation_completed"),
+    ]
+    for endpoint, body, _ in steps:
+        first, again = await send_twice(world, "inspector_a1", f"/api/v1/accidents/{aid}/{endpoint}", body)
+        assert again.json() == first.json(), endpoint
+    for action, n in (("report_approved", 1), ("progress_reported", 1), ("evaluation_started", 1), ("finding_recorded", 3)):
+        assert await timeline_count(world, AccidentEvent, AccidentEvent.accident_id, aid, action) == n, action
+    assert await timeline_count(world, AccidentEvent, AccidentEvent.accident_id, aid, "evaluation_completed") == 1

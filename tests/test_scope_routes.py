@@ -62,6 +62,8 @@ class Owned:
     case_id: str
     statement_id: str
     host_id: str
+    accident_id: str
+    measure_id: str
     user_id: str
     plan_id: str
     draw_id: str
@@ -138,6 +140,8 @@ async def build_owned(world: World) -> Owned:
         world, str(world.agencies["district_a"].id), str(world.enterprises["a"].id), "inspector_a1", "leader_a"
     )
 
+    accident = await approved_accident(world, "inspector_a1", "a")
+
     return Owned(
         enterprise_id=str(world.enterprises["a"].id),
         checklist_id=checklist["id"],
@@ -151,7 +155,39 @@ async def build_owned(world: World) -> Owned:
         user_id=str(world.users["inspector_a1"].id),
         plan_id=plan_id,
         draw_id=draw_id,
+        accident_id=accident["id"],
+        measure_id=accident["measures"][0]["id"],
     )
+
+
+async def approved_accident(world: World, inspector: str, enterprise: str) -> dict[str, Any]:
+    """An accident of the enterprise whose investigation report (one measure) is approved."""
+    recorded = await world.post(
+        inspector,
+        f"{API}/accidents",
+        {
+            "enterprise_id": str(world.enterprises[enterprise].id),
+            "occurred_at": (datetime.now(UTC) - timedelta(days=400)).isoformat(),
+            "level": "general",
+            "deaths": 0,
+            "injuries": 1,
+            "direct_loss": 10000,
+            "summary": "机械伤害事故",
+        },
+    )
+    assert recorded.status_code == 201, recorded.text
+    report = await world.post(
+        inspector,
+        f"{API}/accidents/{recorded.json()['id']}/report",
+        {
+            "approved_at": (datetime.now(UTC) - timedelta(days=330)).date().isoformat(),
+            "approved_by": "某市人民政府",
+            "document_no": "某政函〔2025〕1号",
+            "measures": [{"text": "加装防护装置", "responsible": "设备部"}],
+        },
+    )
+    assert report.status_code == 201, report.text
+    return report.json()
 
 
 # --- the tables a new route must be entered in ----------------------------------------------------------------
@@ -168,6 +204,8 @@ PATH_VALUES: dict[str, Callable[[Owned], str]] = {
     "user_id": lambda o: o.user_id,
     "plan_id": lambda o: o.plan_id,
     "draw_id": lambda o: o.draw_id,
+    "accident_id": lambda o: o.accident_id,
+    "measure_id": lambda o: o.measure_id,
     "doc_type": lambda o: "inspection_record",  # not an id: kept as it is when the case id is replaced
 }
 
@@ -262,6 +300,23 @@ BODIES: dict[tuple[str, str], Any] = {
         "receipt_no": "R1",
     },
     ("POST", "/api/v1/cases/{case_id:uuid}/close"): lambda o: {"summary": "结案"},
+    ("POST", "/api/v1/accidents/{accident_id:uuid}/report"): lambda o: {
+        "approved_at": (datetime.now(UTC) - timedelta(days=30)).date().isoformat(),
+        "approved_by": "某市人民政府",
+        "document_no": "某政函〔2025〕2号",
+        "measures": [{"text": "完善安全操作规程", "responsible": "安全部"}],
+    },
+    ("POST", "/api/v1/accidents/{accident_id:uuid}/measures/{measure_id:uuid}/progress"): lambda o: {
+        "description": "已加装防护装置",
+        "evidence_ids": [o.evidence_id],
+    },
+    ("POST", "/api/v1/accidents/{accident_id:uuid}/evaluation"): lambda o: {"started_at": datetime.now(UTC).isoformat()},
+    ("POST", "/api/v1/accidents/{accident_id:uuid}/evaluation/findings"): lambda o: {
+        "measure_id": o.measure_id,
+        "outcome": "done",
+        "note": "已落实",
+    },
+    ("POST", "/api/v1/accidents/{accident_id:uuid}/evaluation/complete"): lambda o: {"conclusion": "措施已落实"},
 }
 
 
@@ -421,6 +476,8 @@ class Foreign:
     inspector_id: str
     plan_id: str
     task_id: str
+    accident_id: str
+    measure_id: str
 
 
 async def build_foreign(world: World) -> Foreign:
@@ -466,6 +523,7 @@ async def build_foreign(world: World) -> Foreign:
     )
     assert case.status_code == 201, case.text
     plan_id, _, task_id = await plan_and_draw(world, str(world.agencies["other_city"].id), other, "inspector_other", "leader_other")
+    accident = await approved_accident(world, "inspector_other", "other")
     return Foreign(
         plan_id=plan_id,
         task_id=task_id,
@@ -476,6 +534,8 @@ async def build_foreign(world: World) -> Foreign:
         hazard_id=hazard.json()["id"],
         case_id=case.json()["id"],
         inspector_id=str(world.users["inspector_other"].id),
+        accident_id=accident["id"],
+        measure_id=accident["measures"][0]["id"],
     )
 
 
@@ -592,6 +652,32 @@ async def test_ids_inside_bodies_foreign_and_unknown_answer_alike(world: World) 
     large_upload = {"kind": "video", "content_type": "video/mp4", "size": 1000, "sha256": "0" * 64}
     plan = {"agency_id": str(world.agencies["district_a"].id), "year": YEAR, "title": "年度计划", "rules": KEY_RULES}
     enterprise = {"name": "新企业", "credit_code": credit_code(77), "topics": ["mining"], "address": "测试地址"}
+
+    accident = {
+        "enterprise_id": a,
+        "occurred_at": (datetime.now(UTC) - timedelta(days=2)).isoformat(),
+        "level": "general",
+        "deaths": 0,
+        "injuries": 0,
+    }
+    accident |= {"direct_loss": 0, "summary": "事故"}
+    report = {"approved_at": datetime.now(UTC).date().isoformat(), "approved_by": "某市人民政府", "document_no": "某政函〔2025〕3号"}
+    report |= {"measures": [{"text": "完善规程", "responsible": "安全部"}]}
+
+    async def recorded_accident() -> str:
+        return (await world.post("inspector_a1", f"{API}/accidents", accident)).json()["id"]
+
+    async def measure_of_a() -> str:
+        approved = await approved_accident(world, "inspector_a1", "a")
+        return f"{approved['id']}/measures/{approved['measures'][0]['id']}"
+
+    async def evaluating_accident() -> str:
+        approved = await approved_accident(world, "inspector_a1", "a")
+        started = await world.post(
+            "inspector_a1", f"{API}/accidents/{approved['id']}/evaluation", {"started_at": datetime.now(UTC).isoformat()}
+        )
+        assert started.status_code == 200, started.text
+        return str(approved["id"])
 
     cases = [
         BodyIdCase(
@@ -813,6 +899,70 @@ async def test_ids_inside_bodies_foreign_and_unknown_answer_alike(world: World) 
             ("enterprise_id",),
             post("inspector_a1", f"{API}/users/{a1}/conflicts", lambda v: {"enterprise_id": v, "reason": "亲属任职"}),
             foreign.enterprise_id,
+        ),
+        BodyIdCase(
+            "POST /accidents enterprise_id",
+            "inspector_a1",
+            ("enterprise_id",),
+            post("inspector_a1", f"{API}/accidents", lambda v: {**accident, "enterprise_id": v}),
+            foreign.enterprise_id,
+        ),
+        BodyIdCase(
+            "POST /evidence accident_id",
+            "inspector_a1",
+            ("accident_id",),
+            upload_for("inspector_a1", "accident_id"),
+            foreign.accident_id,
+        ),
+        BodyIdCase(
+            "POST /evidence accident_id (enterprise)",
+            "enterprise_a",
+            ("accident_id",),
+            upload_for("enterprise_a", "accident_id"),
+            foreign.accident_id,
+        ),
+        BodyIdCase(
+            "POST /evidence/uploads owner.accident_id",
+            "inspector_a1",
+            ("owner.accident_id", "accident_id"),
+            post("inspector_a1", f"{API}/evidence/uploads", lambda v: {**large_upload, "owner": {"accident_id": v}}),
+            foreign.accident_id,
+        ),
+        BodyIdCase(
+            "POST /accidents/{id}/report evidence_ids",
+            "inspector_a1",
+            ("evidence_ids",),
+            post_to(
+                "inspector_a1",
+                recorded_accident,
+                API + "/accidents/{}/report",
+                lambda v: {**report, "evidence_ids": [v]},
+            ),
+            foreign.evidence_id,
+        ),
+        BodyIdCase(
+            "POST /accidents/{id}/measures/{mid}/progress evidence_ids",
+            "enterprise_a",
+            ("evidence_ids",),
+            post_to(
+                "enterprise_a",
+                measure_of_a,
+                API + "/accidents/{}/progress",
+                lambda v: {"description": "进展", "evidence_ids": [v]},
+            ),
+            foreign.evidence_id,
+        ),
+        BodyIdCase(
+            "POST /accidents/{id}/evaluation/findings measure_id",
+            "inspector_a1",
+            ("measure_id",),
+            post_to(
+                "inspector_a1",
+                evaluating_accident,
+                API + "/accidents/{}/evaluation/findings",
+                lambda v: {"measure_id": v, "outcome": "done", "note": "已落实"},
+            ),
+            foreign.measure_id,
         ),
         # POST /users and POST /agencies are the admin's, who sees every agency and enterprise: nothing is foreign.
     ]

@@ -33,6 +33,7 @@ TITLES = {
     "penalty_decision": "行政处罚决定书",
     "delivery_receipt": "送达回执",
     "closing_report": "结案审批表",
+    "evaluation_report": "事故整改和防范措施落实情况评估报告",
 }
 # 文书代字 as enforcement apps use them (PROCEDURE.md §B2: practice, not an official 式样)
 NUMBER_MARKS = {
@@ -44,6 +45,7 @@ NUMBER_MARKS = {
     "penalty_decision": "罚",
     "delivery_receipt": "回",
     "closing_report": "结",
+    "evaluation_report": "评估",
 }
 
 _BODY = ParagraphStyle("body", fontName=FONT, fontSize=11.5, leading=19, wordWrap="CJK", firstLineIndent=0)

@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from backend import audit
@@ -39,6 +40,22 @@ def _render_alone(content: DocumentContent) -> bytes:
     """reportlab keeps module-level state and does not promise thread safety: one PDF at a time (they are rare)."""
     with _RENDERING:
         return render(content)
+
+
+async def render_off_loop(content: DocumentContent) -> bytes:
+    """The PDF, rendered in a worker thread (reportlab is CPU work), one at a time."""
+    return await anyio.to_thread.run_sync(_render_alone, content)
+
+
+async def next_number(session: AsyncSession, agency_id: uuid.UUID, doc_type: str, year: int) -> int:
+    """The next 文号 sequence of the agency, year and document type, taken in the caller's transaction."""
+    statement = (
+        upsert_into(session.get_bind().dialect.name, DocumentCounter)
+        .values(agency_id=agency_id, year=year, type=doc_type, last=1)
+        .on_conflict_do_update(index_elements=["agency_id", "year", "type"], set_={"last": col(DocumentCounter.last) + 1})
+        .returning(col(DocumentCounter.last))
+    )
+    return (await session.execute(statement)).scalar_one()
 
 
 class DocumentIssuer(CaseAccess):
@@ -79,7 +96,7 @@ class DocumentIssuer(CaseAccess):
         names whom it is addressed to (one 行政处罚决定书 per target); issued again for the same target, it is a new
         edition. `subject` is what the document records (a delivery, the closing)."""
         content = await self._document_content(case, doc_type, target, subject)
-        pdf = await anyio.to_thread.run_sync(_render_alone, content)
+        pdf = await render_off_loop(content)
         sha = hashlib.sha256(pdf).hexdigest()
         assert self.actor.user_id is not None  # documents are issued by a case's staff, never by a system actor
         editions = select(func.count()).where(
@@ -115,21 +132,14 @@ class DocumentIssuer(CaseAccess):
         )
         return issued
 
-    async def _next_number(self, agency_id: uuid.UUID, doc_type: str, year: int) -> int:
-        statement = (
-            upsert_into(self.session.get_bind().dialect.name, DocumentCounter)
-            .values(agency_id=agency_id, year=year, type=doc_type, last=1)
-            .on_conflict_do_update(index_elements=["agency_id", "year", "type"], set_={"last": col(DocumentCounter.last) + 1})
-            .returning(col(DocumentCounter.last))
-        )
-        return (await self.session.execute(statement)).scalar_one()
-
     async def _document_content(self, case: Case, doc_type: str, target: str = "", subject: Any = None) -> DocumentContent:
         enterprise = await self.session.get(Enterprise, case.enterprise_id)
         agency = await self.session.get(Agency, case.agency_id)
         assert enterprise is not None and agency is not None
         issued_at = now()
-        number = document_number(agency.name, doc_type, issued_at.year, await self._next_number(agency.id, doc_type, issued_at.year))
+        number = document_number(
+            agency.name, doc_type, issued_at.year, await next_number(self.session, agency.id, doc_type, issued_at.year)
+        )
         content = DocumentContent(
             type=doc_type,
             number=number,

@@ -45,6 +45,7 @@ class MultipartEvidenceOperation(Operation):
             "inspection_id": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID),
             "hazard_id": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID),
             "case_id": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID),
+            "accident_id": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID),
         }
         self.request_body = RequestBody(
             required=True,

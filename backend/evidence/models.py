@@ -26,6 +26,7 @@ class Evidence(SQLModel, table=True):
     inspection_id: uuid.UUID | None = Field(default=None, foreign_key="inspection.id", index=True)
     hazard_id: uuid.UUID | None = Field(default=None, foreign_key="hazard.id", index=True)
     case_id: uuid.UUID | None = Field(default=None, index=True)
+    accident_id: uuid.UUID | None = Field(default=None, foreign_key="accident.id", index=True)
     enterprise_id: uuid.UUID = Field(foreign_key="enterprise.id", index=True)
     object_key: str = Field(max_length=200)
     thumbnail_key: str | None = Field(default=None, max_length=200)

@@ -28,11 +28,12 @@ class Owner(Input):
     inspection_id: uuid.UUID | None = None
     hazard_id: uuid.UUID | None = None
     case_id: uuid.UUID | None = None
+    accident_id: uuid.UUID | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Owner:
-        if sum(x is not None for x in (self.inspection_id, self.hazard_id, self.case_id)) != 1:
-            raise ValueError("exactly one of inspection_id, hazard_id, case_id names the owner")
+        if sum(x is not None for x in (self.inspection_id, self.hazard_id, self.case_id, self.accident_id)) != 1:
+            raise ValueError("exactly one of inspection_id, hazard_id, case_id, accident_id names the owner")
         return self
 
 
@@ -104,6 +105,7 @@ class EvidenceOut(BaseModel):
     inspection_id: uuid.UUID | None
     hazard_id: uuid.UUID | None
     case_id: uuid.UUID | None
+    accident_id: uuid.UUID | None = None
     created_at: datetime
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from backend import audit, scope
+from backend.accidents.models import Accident
 from backend.audit import Actor
 from backend.clock import now
 from backend.enforcement.models import Case
@@ -47,6 +48,7 @@ EVIDENCE_WORKFLOW = Workflow(
 )
 track(Evidence, "evidence", feed=None)
 UPLOAD_LINK_TTL = timedelta(minutes=30)
+OWNER_FIELDS = ("inspection_id", "hazard_id", "case_id", "accident_id")
 DOWNLOAD_LINK_TTL = timedelta(minutes=10)
 
 
@@ -89,6 +91,10 @@ class EvidenceService:
             if self.actor.role not in (Role.inspector, Role.enterprise, Role.admin):
                 raise Forbidden("only inspectors and the enterprise add evidence to a hazard", code=ErrorCode.ROLE_FORBIDDEN)
             return (await scope.one(self.session, self.actor, Hazard, owner.hazard_id, field="hazard_id")).enterprise_id
+        if owner.accident_id is not None:  # the enterprise's own user too, for its progress on the measures
+            if self.actor.role not in (Role.inspector, Role.enterprise, Role.admin):
+                raise Forbidden("only inspectors and the enterprise add evidence to an accident", code=ErrorCode.ROLE_FORBIDDEN)
+            return (await scope.one(self.session, self.actor, Accident, owner.accident_id, field="accident_id")).enterprise_id
         if self.actor.role not in (Role.inspector, Role.admin):
             raise Forbidden("only the case's handlers add evidence to a case", code=ErrorCode.ROLE_FORBIDDEN)
         assert owner.case_id is not None
@@ -104,7 +110,7 @@ class EvidenceService:
     def _fingerprint(evidence: Evidence | dict[str, Any]) -> str:
         get = evidence.get if isinstance(evidence, dict) else lambda k: getattr(evidence, k)
         sha = get("sha256") or get("declared_sha256")
-        return fingerprint({"sha256": sha, "kind": get("kind"), **{k: get(k) for k in ("inspection_id", "hazard_id", "case_id")}})
+        return fingerprint({"sha256": sha, "kind": get("kind"), **{k: get(k) for k in OWNER_FIELDS}})
 
     # --- checking the bytes -----------------------------------------------------------------------------------
 
@@ -141,7 +147,7 @@ class EvidenceService:
 
     async def ingest(self, fields: EvidenceFields, received: ReceivedFile) -> tuple[Evidence, bool]:
         evidence_id = fields.id or uuid.uuid4()
-        owner = {"inspection_id": fields.inspection_id, "hazard_id": fields.hazard_id, "case_id": fields.case_id}
+        owner = {k: getattr(fields, k) for k in OWNER_FIELDS}
         digest = self._fingerprint({"sha256": received.sha256, "kind": fields.kind, **owner})
         # 1. Read and check, then end the transaction: nothing below holds a connection while the store works.
         if fields.id is not None:  # only a client id can be a retry

@@ -55,6 +55,8 @@ class Hazard(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # 回头看: chosen when the hazard closes (every major one; a reproducible sample of general ones)
     lookback_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    # opened by an accident evaluation that found one of the accident's measures not done
+    accident_id: uuid.UUID | None = Field(default=None, foreign_key="accident.id", index=True)
 
     events: list["HazardEvent"] = Relationship(sa_relationship_kwargs={"lazy": "raise", "order_by": "HazardEvent.at"})
 

@@ -84,6 +84,9 @@ class HazardOut(Output):
     updated_at: datetime
     closed_at: datetime | None
     lookback_due_at: datetime | None
+    accident_id: uuid.UUID | None = Field(
+        default=None, description="the accident whose evaluation found a measure not done and opened this hazard"
+    )
 
 
 class HazardDetail(HazardOut):

@@ -80,6 +80,14 @@ def deadline_instant(value: date | datetime | None) -> datetime | None:
     return end_of_local_day(value)
 
 
+async def first_topic(session: AsyncSession, enterprise_id: uuid.UUID) -> Topic:
+    """The topic a hazard found outside any checklist is filed under: the enterprise's first."""
+    query = (
+        select(col(EnterpriseTopic.topic)).where(col(EnterpriseTopic.enterprise_id) == enterprise_id).order_by(col(EnterpriseTopic.topic))
+    )
+    return Topic((await session.execute(query.limit(1))).scalar_one())
+
+
 async def open_hazard(session: AsyncSession, actor: Actor, hazard: Hazard, note: str) -> bool:
     """Insert a new hazard with its first timeline and audit rows, in the caller's unit of work. False when a
     hazard with this id already exists (a racing retry): the caller compares and answers as for a retry."""
@@ -148,12 +156,7 @@ class HazardService:
         if checklist_id is None:
             if item_code is not None:
                 raise ValidationFailed("item_code needs the checklist_id it belongs to", field="checklist_id")
-            query = (
-                select(col(EnterpriseTopic.topic))
-                .where(col(EnterpriseTopic.enterprise_id) == enterprise.id)
-                .order_by(col(EnterpriseTopic.topic))
-            )
-            return Topic((await self.session.execute(query.limit(1))).scalar_one()), None
+            return await first_topic(self.session, enterprise.id), None
         checklist = await scope.one(self.session, self.actor, Checklist, checklist_id, field="checklist_id")
         if item_code is None:
             return Topic(checklist.topic), None

@@ -35,7 +35,7 @@ def _group_key(table: Any, group_by: str) -> Any:
     return Enterprise.agency_id if group_by == "agency" else getattr(table, {"enterprise": "enterprise_id"}.get(group_by, group_by))
 
 
-def _figures_query(table: Any, actor: Actor, group_by: str, *columns: Any) -> Any:
+def figures_query(table: Any, actor: Actor, group_by: str, *columns: Any) -> Any:
     """SELECT key, *columns FROM table in the actor's scope (joined with the enterprise when grouping by agency)."""
     query = select(_group_key(table, group_by).label("key"), *columns).select_from(table)
     if group_by == "agency":
@@ -52,7 +52,7 @@ async def hazard_stats(session: AsyncSession, actor: Actor, group_by: str) -> li
     the clock, is counted from the hazards themselves, through a partial index on the open ones."""
     t = HazardTally
     per_status = [func.sum(case((col(t.status) == status, t.hazards), else_=0)).label(status) for status in HazardStatus]
-    counts = _figures_query(
+    counts = figures_query(
         t,
         actor,
         group_by,
@@ -61,13 +61,13 @@ async def hazard_stats(session: AsyncSession, actor: Actor, group_by: str) -> li
         func.sum(case((col(t.recurred), t.hazards), else_=0)).label("recurred"),
     ).group_by(text("key"))
     overdue = (
-        _figures_query(Hazard, actor, group_by, func.count().label("n"))
+        figures_query(Hazard, actor, group_by, func.count().label("n"))
         .where(col(Hazard.status) == HazardStatus.rectifying, col(Hazard.deadline) < now())
         .group_by(text("key"))
     )
     # the exact median of whole days to close, from the tally's histogram: the lower and upper middle values
     days = (
-        _figures_query(t, actor, group_by, col(t.close_days).label("d"), func.sum(t.hazards).label("n"))
+        figures_query(t, actor, group_by, col(t.close_days).label("d"), func.sum(t.hazards).label("n"))
         .where(col(t.close_days) >= 0)
         .group_by(text("key"), col(t.close_days))
         .subquery()
@@ -110,10 +110,15 @@ async def hazard_stats(session: AsyncSession, actor: Actor, group_by: str) -> li
     for key, lower, upper in (await session.execute(medians)).all():
         if str(key) in groups and lower is not None:
             groups[str(key)].median_days_to_close = (lower + upper) / 2
+    await name_groups(session, group_by, groups)
+    return sorted(groups.values(), key=lambda g: (-g.total, g.key or ""))
+
+
+async def name_groups(session: AsyncSession, group_by: str, groups: dict[str, Any]) -> None:
+    """Give each group of an agency or an enterprise its name."""
     named: dict[str, type[Agency] | type[Enterprise]] = {"agency": Agency, "enterprise": Enterprise}
     names = named.get(group_by)
     if names is not None and groups:
         query = select(col(names.id), col(names.name)).where(col(names.id).in_([uuid.UUID(k) for k in groups]))
         for row_id, name in (await session.execute(query)).all():
             groups[str(row_id)].name = name
-    return sorted(groups.values(), key=lambda g: (-g.total, g.key or ""))
