@@ -136,6 +136,8 @@ class Settings:
     payment_place: str = "指定的银行或者通过电子支付系统"
     # The 行政复议机关 printed in the remedy line; unset: the 本级人民政府 of the deciding agency (行政复议法 第二十四条).
     review_authority: str | None = None
+    # The desk console's session cookie is sent over HTTPS only (set it wherever the console is served over TLS).
+    console_cookie_secure: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -188,6 +190,7 @@ class Settings:
             makeup_workdays=_dates("MAKEUP_WORKDAYS"),
             payment_place=_env("PAYMENT_PLACE", "指定的银行或者通过电子支付系统"),
             review_authority=_env("REVIEW_AUTHORITY"),
+            console_cookie_secure=_env("CONSOLE_COOKIE_SECURE", "false").lower() in ("1", "true", "yes"),
         )
 
 
