@@ -68,7 +68,7 @@ def stacked_bars(chart: str, title: str, rows: Sequence[tuple[str, dict[str, int
 
 def line(chart: str, title: str, points: Sequence[tuple[str, int]], color: str = "#c0392b") -> Markup:
     """A line over time with a dot and the value at every point, and the labels under the axis."""
-    height, left, right, top, bottom = 220, 40, 16, 16, 40
+    height, left, right, top, bottom = 220, 40, 32, 16, 40
     biggest = max([v for _, v in points] + [1])
     step = (WIDTH - left - right) / max(len(points) - 1, 1)
 
