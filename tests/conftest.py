@@ -220,7 +220,6 @@ def lookback_now(world: World) -> Any:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Say where the browser tests left their screenshots of the desk console."""
-    from tests.test_console_browser import SCREENSHOTS
-
-    if SCREENSHOTS.is_dir() and any(SCREENSHOTS.glob("*.png")):
-        terminalreporter.write_line(f"desk console screenshots: {SCREENSHOTS}")
+    screenshots = Path(__file__).parent / "output" / "screenshots"  # test_console_browser.SCREENSHOTS
+    if screenshots.is_dir() and any(screenshots.glob("*.png")):
+        terminalreporter.write_line(f"desk console screenshots: {screenshots}")
