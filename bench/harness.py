@@ -4,7 +4,10 @@ serves the API as `safety serve` does (uvicorn's h11 parser with its header boun
 from __future__ import annotations
 
 import os
+import secrets
 import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from backend.settings import Settings
@@ -45,3 +48,62 @@ def api_command(launcher: list[str], port: int, app: str = APP) -> list[str]:
         *launcher, app, "--factory", "--host", HOST, "--port", str(port), "--log-level", "warning",
         "--http", "h11", "--h11-max-incomplete-event-size", str(Settings.max_header_bytes),
     ]  # fmt: skip
+
+
+@contextmanager
+def served_database(admin_dsn: str, prefix: str, prepare: Callable[[str], None], *, keep: bool = False) -> Iterator[tuple[str, str]]:
+    """A database of its own on the server `admin_dsn` names (migrated, then filled by `prepare(dsn)`), an embedded
+    SeaweedFS, and the API serving both on a free loopback port as `safety serve` does; yields (dsn, base URL) and
+    takes it all down afterwards (the database too, unless `keep`)."""
+    import asyncio
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    import asyncpg
+    import httpx
+
+    from backend.migrations import upgrade
+    from backend.storage import EmbeddedSeaweed
+
+    name = f"safety_bench_{secrets.token_hex(4)}"
+    dsn = admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+    tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    store = EmbeddedSeaweed(tmp / "seaweedfs", "bench-evidence")
+    server: subprocess.Popen[bytes] | None = None
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        print(f"database {name}: migrating and loading")
+        upgrade(dsn)
+        prepare(dsn)
+        s3 = store.start()
+        port = free_port()
+        env = api_environment(dsn, s3, tmp / "state", CHECKLISTS_DIR=str(tmp / "no-checklists"))
+        server = subprocess.Popen(api_command([sys.executable, "-m", "uvicorn"], port), cwd=Path(__file__).resolve().parent.parent, env=env)
+        base = f"http://{HOST}:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        yield dsn, base
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=20)
+        store.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not keep:
+            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -63,6 +63,7 @@ from backend.limits import LOGIN_MAX_BODY_BYTES
 from backend.vocabulary import EvidenceKind, EvidenceStatus, HazardLevel, HazardStatus, Role, Topic
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 PAGE_SIZE = 20
 HAZARD_PAGE_SIZE = 50
 STATUS_COLORS = {
@@ -124,6 +125,18 @@ async def attempt(session: AsyncSession, action: Awaitable[Any]) -> AppError | N
         await session.rollback()
         return exc
     return None
+
+
+async def for_script(
+    session: AsyncSession, action: Awaitable[T], answer: Callable[[T], dict[str, Any]], status_code: int = 200
+) -> Response[dict[str, Any]]:
+    """A service call made for the page's script: its answer as JSON, or the refusal in words, with its status."""
+    try:
+        result = await action
+    except AppError as exc:
+        await session.rollback()
+        return Response({"error": words.problem_message(exc)}, status_code=exc.status)
+    return Response(answer(result), status_code=status_code)
 
 
 def refusal(exc: AppError) -> dict[str, str]:
@@ -491,12 +504,8 @@ class ConsoleController(Controller):
         state = request.app.state
         await HazardService(db_session, actor).get(hazard_id)
         evidence = EvidenceService(db_session, actor, state.store, state.settings)
-        try:
-            record, _created = await receive_evidence(request, evidence, {"hazard_id": str(hazard_id), "kind": EvidenceKind.photo})
-        except AppError as exc:
-            await db_session.rollback()
-            return Response({"error": words.problem_message(exc)}, status_code=exc.status)
-        return Response(_photo_json(record), status_code=201)
+        received = receive_evidence(request, evidence, {"hazard_id": str(hazard_id), "kind": EvidenceKind.photo})
+        return await for_script(db_session, received, lambda done: _photo_json(done[0]), 201)
 
     @post("/hazards/{hazard_id:uuid}/uploads", guards=[only(Role.enterprise, Role.inspector)], status_code=201)
     async def start_upload(
@@ -519,12 +528,8 @@ class ConsoleController(Controller):
             data = UploadIn.model_validate({**body, "kind": body.get("kind", "photo"), "owner": {"hazard_id": str(hazard_id)}})
         except ValidationError as exc:
             return Response({"error": next(iter(words.form_errors(exc).values()))}, status_code=422)
-        try:
-            record, url, _created = await EvidenceService(db_session, actor, state.store, state.settings).start_upload(data)
-        except AppError as exc:
-            await db_session.rollback()
-            return Response({"error": words.problem_message(exc)}, status_code=exc.status)
-        return Response({"evidence_id": str(record.id), "upload_url": url}, status_code=201)
+        started = EvidenceService(db_session, actor, state.store, state.settings).start_upload(data)
+        return await for_script(db_session, started, lambda done: {"evidence_id": str(done[0].id), "upload_url": done[1]}, 201)
 
     @post("/evidence/{evidence_id:uuid}/complete", guards=[only(Role.enterprise, Role.inspector)], status_code=200)
     async def complete_upload(
@@ -537,12 +542,7 @@ class ConsoleController(Controller):
         state = request.app.state
         service = EvidenceService(db_session, actor, state.store, state.settings)
         await service.get(evidence_id)
-        try:
-            record = await service.complete_upload(evidence_id)
-        except AppError as exc:
-            await db_session.rollback()
-            return Response({"error": words.problem_message(exc)}, status_code=exc.status)
-        return Response(_photo_json(record))
+        return await for_script(db_session, service.complete_upload(evidence_id), _photo_json)
 
     @get("/documents")
     async def documents(

@@ -28,7 +28,16 @@ async def overdue_by_week(session: AsyncSession, actor: Actor, at: datetime | No
     last point being now: one pass over the hazards in scope, one count per point."""
     at = at or now()
     points = [at - timedelta(weeks=WEEKS - 1 - i) for i in range(WEEKS)]
-    readable = scope.readable(actor, Hazard).where(col(Hazard.deadline) < at).subquery()
+    # only hazards past their deadline now that were not closed before the first point can count at any point
+    readable = (
+        scope.readable(actor, Hazard)
+        .where(
+            col(Hazard.deadline) < at,
+            col(Hazard.status) != HazardStatus.reported,
+            or_(col(Hazard.closed_at).is_(None), col(Hazard.closed_at) > points[0]),
+        )
+        .subquery()
+    )
     query = select(
         *[
             func.count()

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from backend.enforcement.documents import TITLES
 from backend.errors import AppError
 
 ROLES = {
@@ -84,16 +85,7 @@ DEADLINE_STEPS = {
     "delivery": "送达期限",
     "payment": "缴纳罚款期限",
 }
-DOCUMENTS = {
-    "inspection_record": "现场检查记录",
-    "rectification_order": "责令限期整改指令书",
-    "penalty_notice": "行政处罚告知书",
-    "hearing_notice": "听证告知书",
-    "hearing_record": "听证笔录",
-    "penalty_decision": "行政处罚决定书",
-    "delivery_receipt": "送达回执",
-    "closing_report": "结案审批表",
-}
+DOCUMENTS = TITLES  # the documents' own titles, as printed on them
 REVIEW_OUTCOMES = {"approve": "通过", "return": "退回"}
 TIMELINE_ACTIONS = {
     "created": "登记",
