@@ -2,7 +2,8 @@
 # The two entry points of the project: `./run.sh serve` and `./run.sh test`.
 # Each creates .venv with python3 (3.11+) if needed and installs the project into it first.
 # `test` runs, in order and stopping at the first that fails: ruff (lint), ruff format --check, mypy, then pytest
-# with branch coverage of backend/ (report at the end). Tool settings live in pyproject.toml.
+# with branch coverage of backend/ (report at the end). Tool settings live in pyproject.toml. It installs Debian's
+# Chromium first when it is missing (the desk console's browser tests; screenshots in tests/output/screenshots/).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -17,6 +18,20 @@ ensure_env() {
     "$PYTHON" -m venv .venv
   fi
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]" 2> >(grep -v "^WARNING: Location" >&2)
+}
+
+# The desk console's browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1; then
+    return
+  fi
+  echo "==> installing chromium (Debian package) for the browser tests"
+  local sudo=""
+  if [ "$(id -u)" != "0" ]; then
+    sudo="sudo"
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 }
 
 # Run one check; on failure say which one and stop, so pytest never runs on code that fails the checks.
@@ -39,6 +54,7 @@ case "$command" in
     ;;
   test)
     ensure_env
+    ensure_chromium
     check "lint (ruff check)" .venv/bin/ruff check .
     check "format (ruff format --check)" .venv/bin/ruff format --check .
     check "types (mypy)" .venv/bin/mypy

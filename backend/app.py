@@ -15,7 +15,9 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import event
 
@@ -27,6 +29,7 @@ from backend.auth import make_jwt_auth, password_hashing, provide_actor
 from backend.checklists.controller import ChecklistController
 from backend.checklists.service import ChecklistService
 from backend.cli import SafetyCLIPlugin
+from backend.console.routes import TEMPLATES, console_router
 from backend.db import make_engine, make_sessionmaker
 from backend.enforcement.controller import CaseController, discretion, public_decision_list
 from backend.errors import exception_handlers
@@ -225,7 +228,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     docs_plugins, docs_assets = docs_config()
     app = Litestar(
-        route_handlers=[health, api, docs_assets],
+        route_handlers=[health, api, docs_assets, console_router(jwt_auth)],
         lifespan=[lifespan],
         dependencies={
             "db_session": Provide(provide_db_session),  # the request's unit of work
@@ -234,6 +237,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers={**exception_handlers, **lost_race_handlers},  # type: ignore[dict-item]
         on_app_init=[jwt_auth.on_app_init, _outermost(settings)],
         plugins=[SafetyCLIPlugin()],
+        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),  # the desk console's pages
         openapi_config=OpenAPIConfig(
             title="安全生产执法检查与隐患排查治理 API",
             version="1.0.0",

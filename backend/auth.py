@@ -160,7 +160,8 @@ def actor_for(user: User, agency_path: str | None, request_id: str | None = None
     )
 
 
-PUBLIC_PATHS = ["^/health", "^/api/v1/health", "^/api/v1/auth/login", "^/schema", "^/api/v1/public/"]
+# /console checks its own session cookie (backend/console/session.py) with the same tokens and user lookup
+PUBLIC_PATHS = ["^/health", "^/api/v1/health", "^/api/v1/auth/login", "^/schema", "^/api/v1/public/", "^/console"]
 
 
 def make_jwt_auth(settings: Settings) -> JWTAuth[Actor, Token]:

@@ -56,7 +56,7 @@ def _run_with_database(work: Callable[[async_sessionmaker[AsyncSession], Setting
 def _seed_demo() -> list[dict[str, str]]:
     from backend.demo import seed_demo
 
-    return _run_with_database(lambda sessionmaker, settings: seed_demo(sessionmaker, settings.state_dir))
+    return _run_with_database(lambda sessionmaker, settings: seed_demo(sessionmaker, settings.state_dir, settings))
 
 
 def _load_checklists() -> LoadReport:
@@ -179,6 +179,7 @@ def serve_forever(demo: bool) -> None:
     try:
         settings = get_settings()
         click.echo(f"serving on http://{settings.host}:{settings.port}  (OpenAPI: /schema, health: /health)")
+        click.echo(f"desk console: http://{settings.host}:{settings.port}/console/  (log in with an account above)")
         uvicorn.run("backend.app:create_app", factory=True, log_level="info", **uvicorn_options(settings))
     finally:
         if embedded is not None:

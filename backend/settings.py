@@ -153,6 +153,8 @@ class Settings:
     # days to finish an evaluation once started are provincial practice (四川: 60日内完成, PROCEDURE.md §B4), not
     # the national 办法, whose text is not verified.
     accident_evaluation_days: int = 60
+    # The desk console's session cookie is sent over HTTPS only (set it wherever the console is served over TLS).
+    console_cookie_secure: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -208,6 +210,7 @@ class Settings:
             unclassified_category=_unclassified(_env("UNCLASSIFIED_CATEGORY", "general")),
             draw_publication_delay_days=int(_env("DRAW_PUBLICATION_DELAY_DAYS", "0")),
             accident_evaluation_days=_positive("ACCIDENT_EVALUATION_DAYS", 60),
+            console_cookie_secure=_env("CONSOLE_COOKIE_SECURE", "false").lower() in ("1", "true", "yes"),
         )
 
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -113,3 +113,12 @@ def serving_api(dsn: str, prefix: str) -> Iterator[str]:
             server.wait(timeout=20)
         store.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def served_database(admin_dsn: str, prefix: str, prepare: Callable[[str], None], *, keep: bool = False) -> Iterator[tuple[str, str]]:
+    """`fresh_database` filled by `prepare(dsn)`, then served by `serving_api`: yields (dsn, base URL)."""
+    with fresh_database(admin_dsn, keep=keep) as dsn:
+        prepare(dsn)
+        with serving_api(dsn, f"{prefix}-") as base:
+            yield dsn, base

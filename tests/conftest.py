@@ -216,3 +216,10 @@ def lookback_now(world: World) -> Any:
     world.app.state.settings = replace(settings, lookback_delay_days=0, lookback_sample_rate=1.0)
     yield
     world.app.state.settings = settings
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say where the browser tests left their screenshots of the desk console."""
+    screenshots = Path(__file__).parent / "output" / "screenshots"  # test_console_browser.SCREENSHOTS
+    if screenshots.is_dir() and any(screenshots.glob("*.png")):
+        terminalreporter.write_line(f"desk console screenshots: {screenshots}")

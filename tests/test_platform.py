@@ -81,12 +81,19 @@ def test_committed_openapi_document_is_current(app: object) -> None:
 
 async def test_demo_accounts_can_log_in(world: World, tmp_path: Path) -> None:
     """`./run.sh serve` seeds the demo once; every printed account logs in, and a second run changes nothing."""
-    credentials = await seed_demo(world.app.state.sessionmaker, tmp_path)
-    assert {c["role"] for c in credentials} == {"enterprise", "inspector", "legal_reviewer"}
+    credentials = await seed_demo(world.app.state.sessionmaker, tmp_path, world.app.state.settings)
+    assert {c["role"] for c in credentials} == {"enterprise", "inspector", "legal_reviewer", "leader"}
+    tokens = {}
     for account in credentials:
         login = await world.client.post("/api/v1/auth/login", json={"username": account["username"], "password": account["password"]})
         assert login.status_code == 200, (account["username"], login.text)
-    assert await seed_demo(world.app.state.sessionmaker, tmp_path) == credentials
+        tokens[account["username"]] = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    # the desk console's users find their work waiting: a case for the legal review, hazards to rectify
+    queue = await world.client.get("/api/v1/cases", params={"awaiting_my_review": "true"}, headers=tokens["legal1"])
+    assert len(queue.json()["items"]) == 1, queue.text
+    hazards = await world.client.get("/api/v1/hazards", params={"status": "rectifying"}, headers=tokens["enterprise1"])
+    assert {h["level"] for h in hazards.json()["items"]} == {"general", "major"}, hazards.text
+    assert await seed_demo(world.app.state.sessionmaker, tmp_path, world.app.state.settings) == credentials
 
 
 async def test_api_docs_load_their_files_from_the_app_itself(world: World) -> None:

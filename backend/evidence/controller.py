@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.audit import Actor
 from backend.auth import requires_role
 from backend.errors import ErrorCode, InvalidInput, ValidationFailed
+from backend.evidence.models import Evidence
 from backend.evidence.schemas import MEDIA_TYPE, SERVED_MEDIA_TYPES, EvidenceDetail, EvidenceFields, EvidenceOut, UploadIn, UploadOut
 from backend.evidence.service import UPLOAD_LINK_TTL, EvidenceService, evidence_out, size_limit
 from backend.evidence.upload import receive_multipart
@@ -61,6 +62,33 @@ class MultipartEvidenceOperation(Operation):
 UPLOADERS = [requires_role("admin", "inspector", "enterprise")]
 
 
+async def receive_evidence(
+    request: Request[Any, Any, Any], evidence: EvidenceService, fixed: dict[str, str] | None = None
+) -> tuple[Evidence, bool]:
+    """Read a multipart evidence upload from the stream and ingest it; `fixed` fields (an owner taken from the path)
+    override what the form says."""
+    settings = request.app.state.settings
+    refuse_announced(request, settings.max_upload_bytes)
+    fields, received = await receive_multipart(
+        bounded(request.stream(), settings.max_upload_bytes),
+        request.headers.get("content-type", ""),
+        lambda f: size_limit(settings, f.get("kind")),
+    )
+    try:
+        if received is None:
+            raise ValidationFailed("the file part is missing", code=ErrorCode.FILE_REQUIRED, field="file")
+        try:
+            form = EvidenceFields.model_validate({**{k: v for k, v in fields.items() if v != ""}, **(fixed or {})})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or None
+            raise InvalidInput(f"{field or 'form'}: {first['msg'].removeprefix('Value error, ')}", field=field) from exc
+        return await evidence.ingest(form, received)
+    finally:
+        if received is not None:
+            received.discard()
+
+
 class EvidenceController(Controller):
     path = "/evidence"
     tags = ["evidence"]
@@ -74,26 +102,7 @@ class EvidenceController(Controller):
         summary="Upload evidence (multipart, streamed)",
     )
     async def upload(self, request: Request[Any, Any, Any], evidence: NamedDependency[EvidenceService]) -> Response[EvidenceOut]:
-        settings = request.app.state.settings
-        refuse_announced(request, settings.max_upload_bytes)
-        fields, received = await receive_multipart(
-            bounded(request.stream(), settings.max_upload_bytes),
-            request.headers.get("content-type", ""),
-            lambda f: size_limit(settings, f.get("kind")),
-        )
-        try:
-            if received is None:
-                raise ValidationFailed("the file part is missing", code=ErrorCode.FILE_REQUIRED, field="file")
-            try:
-                form = EvidenceFields.model_validate({k: v for k, v in fields.items() if v != ""})
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first["loc"]) or None
-                raise InvalidInput(f"{field or 'form'}: {first['msg'].removeprefix('Value error, ')}", field=field) from exc
-            record, created = await evidence.ingest(form, received)
-        finally:
-            if received is not None:
-                received.discard()
+        record, created = await receive_evidence(request, evidence)
         return Response(evidence_out(record), status_code=201 if created else 200)
 
     @post("/uploads", guards=UPLOADERS, summary="Start a presigned upload for a large file")

@@ -1,0 +1,1 @@
+"""The desk console: server-rendered pages under /console for legal reviewers, enterprises and leaders."""
