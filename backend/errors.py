@@ -53,6 +53,8 @@ class ErrorCode(StrEnum):
     CASE_NOT_FOUND = "case_not_found"
     EVIDENCE_PENDING = "evidence_pending"
     USER_NOT_FOUND = "user_not_found"
+    WEBHOOK_NOT_FOUND = "webhook_not_found"
+    DELIVERY_NOT_FOUND = "delivery_not_found"
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # 409
@@ -109,6 +111,7 @@ class ErrorCode(StrEnum):
     CHECKLIST_INVALID = "checklist_invalid"
     CHECKLIST_NOT_IN_FORCE = "checklist_not_in_force"
     UNKNOWN_SITE_TYPE = "unknown_site_type"
+    WEBHOOK_URL_REFUSED = "webhook_url_refused"
     # 429
     TOO_MANY_REQUESTS = "too_many_requests"
     LOGIN_THROTTLED = "login_throttled"
@@ -408,6 +411,17 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
         "Unknown site type",
         "A site type names no comprehensive-judgement rule of the inspection's checklists; use a `site_type` from their "
         "`combination_rules`.",
+    ),
+    E.WEBHOOK_NOT_FOUND: ErrorSpec(404, "Webhook not found", "No webhook has this id; list them with GET /webhooks."),
+    E.DELIVERY_NOT_FOUND: ErrorSpec(
+        404, "Delivery not found", "This webhook has no delivery with this id; list them with GET /webhooks/{id}/deliveries."
+    ),
+    E.WEBHOOK_URL_REFUSED: ErrorSpec(
+        422,
+        "Webhook URL refused",
+        "The receiver's `url` is not http(s), or names (or resolves to) a link-local, cloud-metadata or other address a "
+        "webhook may not reach (loopback and private ranges only with WEBHOOK_ALLOW_PRIVATE); give a receiver's public "
+        "http(s) address.",
     ),
     E.TOO_MANY_REQUESTS: ErrorSpec(429, "Too many requests", "Too many requests in a short time; wait before sending again."),
     E.LOGIN_THROTTLED: ErrorSpec(

@@ -23,6 +23,7 @@ from backend.enforcement.models import (
 from backend.evidence.models import Evidence
 from backend.hazards.models import Hazard, HazardEvent, HazardTally
 from backend.inspections.models import Inspection, InspectionChecklist, InspectionInspector, InspectionResult
+from backend.integration.models import EventOutbox, Webhook, WebhookDelivery
 from backend.sync.models import ChangeLog
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "DocumentCounter",
     "Enterprise",
     "EnterpriseTopic",
+    "EventOutbox",
     "Evidence",
     "Hazard",
     "HazardEvent",
@@ -58,4 +60,6 @@ __all__ = [
     "LegalReview",
     "LoginFailure",
     "User",
+    "Webhook",
+    "WebhookDelivery",
 ]
