@@ -107,7 +107,7 @@ async def pages(sessionmaker: async_sessionmaker[AsyncSession], query: Select[An
     at = now()
     while True:
         async with sessionmaker() as session:
-            found = list((await session.execute(keyset(query, Hazard.created_at, Hazard.id, cursor, MAX_LIMIT))).tuples())
+            found = list((await session.execute(keyset(query, Hazard.created_at, Hazard.id, cursor, MAX_LIMIT))).all())
         page = found[:MAX_LIMIT]
         if page:
             yield [_row(hazard, name, code, at) for hazard, name, code in page]

@@ -296,7 +296,7 @@ class Lane:
                 .limit(settings.webhook_concurrency)
                 .with_for_update(of=WebhookDelivery, skip_locked=True)
             )
-            rows = list((await session.execute(query)).tuples())
+            rows = list((await session.execute(query)).all())
             lease = at + timedelta(seconds=settings.webhook_timeout_seconds) * 2 + LEASE_MARGIN
             claimed = []
             for delivery, outbox in rows:

@@ -60,11 +60,12 @@ def address_refusal(address: IPAddress, allow_private: bool) -> str | None:
         return f"{address} is a cloud metadata address"
     if address.is_link_local:
         return f"{address} is link-local (169.254.0.0/16, fe80::/10)"
-    if address.is_multicast or address.is_unspecified or address.is_reserved:
+    if address.is_multicast or address.is_unspecified:
         return f"{address} is not a unicast address"
-    private = address.is_loopback or address.is_private or (address.version == 4 and address in SHARED_ADDRESS_SPACE)
-    if private and not allow_private:
-        return f"{address} is a loopback or private address (allowed only with WEBHOOK_ALLOW_PRIVATE=true)"
+    if address.is_loopback or address.is_private or (address.version == 4 and address in SHARED_ADDRESS_SPACE):
+        return None if allow_private else f"{address} is a loopback or private address (allowed only with WEBHOOK_ALLOW_PRIVATE=true)"
+    if address.is_reserved:
+        return f"{address} is a reserved address"
     return None
 
 
