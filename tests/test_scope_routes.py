@@ -31,6 +31,8 @@ from litestar.routes import HTTPRoute
 from sqlalchemy import update
 
 from backend.hazards.models import Hazard
+from backend.integration.delivery import Dispatcher
+from backend.integration.outbox import emit
 from tests.helpers import USER_PASSWORD, World, credit_code, routine_checklist, start_inspection, upload
 from tests.media import jpeg
 from tests.test_inspections import ATTENDEES, all_compliant, items_of
@@ -62,6 +64,8 @@ class Owned:
     case_id: str
     statement_id: str
     host_id: str
+    webhook_id: str
+    delivery_id: str
 
 
 async def build_owned(world: World) -> Owned:
@@ -113,6 +117,16 @@ async def build_owned(world: World) -> Owned:
     statement = await world.post("enterprise_a", f"{API}/cases/{cid}/statements", {"content": "陈述、申辩"})
     assert statement.status_code == 201, statement.text
 
+    webhook = await world.post(
+        "admin", f"{API}/webhooks", {"url": "http://127.0.0.1:9/hooks", "secret": "a-secret-of-sixteen", "events": ["task.assigned"]}
+    )
+    assert webhook.status_code == 201, webhook.text
+    async with world.app.state.sessionmaker() as session:
+        emit(session, "task.assigned", {"task": {"id": str(uuid.uuid4())}})
+        await session.commit()
+    await Dispatcher(world.app.state.sessionmaker, world.app.state.settings).fan_out()
+    delivery = (await world.get("admin", f"{API}/webhooks/{webhook.json()['id']}/deliveries")).json()["items"][0]
+
     return Owned(
         enterprise_id=str(world.enterprises["a"].id),
         checklist_id=checklist["id"],
@@ -123,6 +137,8 @@ async def build_owned(world: World) -> Owned:
         case_id=cid,
         statement_id=statement.json()["id"],
         host_id=str(world.users["legal_city"].id),
+        webhook_id=webhook.json()["id"],
+        delivery_id=delivery["id"],
     )
 
 
@@ -137,6 +153,8 @@ PATH_VALUES: dict[str, Callable[[Owned], str]] = {
     "hazard_id": lambda o: o.hazard_id,
     "case_id": lambda o: o.case_id,
     "statement_id": lambda o: o.statement_id,
+    "webhook_id": lambda o: o.webhook_id,
+    "delivery_id": lambda o: o.delivery_id,
     "doc_type": lambda o: "inspection_record",  # not an id: kept as it is when the case id is replaced
 }
 
@@ -226,6 +244,8 @@ BODIES: dict[tuple[str, str], Any] = {
         "receipt_no": "R1",
     },
     ("POST", "/api/v1/cases/{case_id:uuid}/close"): lambda o: {"summary": "结案"},
+    ("DELETE", "/api/v1/webhooks/{webhook_id:uuid}"): NO_BODY,
+    ("POST", "/api/v1/webhooks/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver"): NO_BODY,
 }
 
 

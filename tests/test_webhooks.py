@@ -199,7 +199,7 @@ async def test_a_delivery_is_signed_and_carries_the_event(world: World, receiver
     assert body["id"] == str(event.id) and body["event"] == "hazard.closed" and body["data"]["hazard"]["id"] == hid
     assert datetime.fromisoformat(body["occurred_at"]).utcoffset() == timedelta(hours=8)
     [delivery] = await deliveries(world, hook["id"])
-    assert delivery["status"] == "delivered" and delivery["attempts"] == 1 and delivery["last_status_code"] == 200
+    assert delivery["status"] == "delivered" and delivery["attempts"] == 1 and delivery["last_http_status"] == 200
     assert delivery["event_id"] == str(event.id) and delivery["next_attempt_at"] is None
     assert await d.deliver_once() == 0 and len(receiver.received) == 1  # delivered once
 
@@ -246,7 +246,7 @@ async def test_after_the_window_a_delivery_fails_is_listed_and_can_be_redelivere
     tries = len(receiver.received)
     assert tries >= 2  # retried within the window, then given up
     [listed] = await deliveries(world, hook["id"], status="failed")
-    assert listed["last_status_code"] == 500 and "500" in listed["last_error"]
+    assert listed["last_http_status"] == 500 and "500" in listed["last_error"]
     assert await deliveries(world, hook["id"], status="pending") == []
     await d.deliver_once()
     assert len(receiver.received) == tries  # a failed delivery is not tried again by itself

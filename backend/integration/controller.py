@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import Actor
 from backend.auth import requires_role
-from backend.integration.schemas import DeliveryOut, DeliveryStatus, WebhookIn, WebhookOut
+from backend.integration.schemas import DeliveryStatus, WebhookDeliveryOut, WebhookIn, WebhookOut
 from backend.integration.webhooks import WebhookService, delivery_out, webhook_out
 from backend.pagination import DEFAULT_LIMIT, Cursor, Page
 from backend.vocabulary import Role
@@ -55,7 +55,7 @@ class WebhookController(Controller):
         status: FromQuery[DeliveryStatus | None] = None,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
-    ) -> Page[DeliveryOut]:
+    ) -> Page[WebhookDeliveryOut]:
         return await webhooks.deliveries(webhook_id, status, cursor, limit)
 
     @post(
@@ -65,5 +65,5 @@ class WebhookController(Controller):
     )
     async def redeliver(
         self, webhook_id: FromPath[uuid.UUID], delivery_id: FromPath[uuid.UUID], webhooks: NamedDependency[WebhookService]
-    ) -> DeliveryOut:
+    ) -> WebhookDeliveryOut:
         return delivery_out(await webhooks.redeliver(webhook_id, delivery_id))

@@ -356,7 +356,7 @@ class Lane:
             for outcome in outcomes:
                 c = outcome.claimed
                 mine = (col(WebhookDelivery.id) == c.delivery_id) & (col(WebhookDelivery.claim) == c.claim)
-                values: dict[str, Any] = {"claim": None, "last_status_code": outcome.status_code, "last_error": outcome.error}
+                values: dict[str, Any] = {"claim": None, "last_http_status": outcome.status_code, "last_error": outcome.error}
                 if outcome.ok:
                     values |= {"status": "delivered", "delivered_at": at}
                 elif at >= c.window_started_at + window:

@@ -77,7 +77,7 @@ class WebhookDelivery(SQLModel, table=True):
     claim: uuid.UUID | None = Field(default=None)  # the current attempt's token: only its sender records the outcome
     window_started_at: datetime = created_at_field()  # retries go on until this + WEBHOOK_RETRY_WINDOW_SECONDS
     last_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    last_status_code: int | None = None
+    last_http_status: int | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()

@@ -35,7 +35,7 @@ class WebhookOut(Output):
     created_at: datetime
 
 
-class DeliveryOut(Output):
+class WebhookDeliveryOut(Output):
     id: uuid.UUID
     webhook_id: uuid.UUID
     event_id: uuid.UUID = Field(description="the event's stable id, sent as X-Event-Id")
@@ -44,7 +44,7 @@ class DeliveryOut(Output):
     attempts: int
     next_attempt_at: datetime | None = Field(description="when the next attempt is due (pending only)")
     last_attempt_at: datetime | None
-    last_status_code: int | None
+    last_http_status: int | None
     last_error: str | None
     delivered_at: datetime | None
     created_at: datetime

@@ -15,7 +15,7 @@ from backend.errors import ErrorCode, NotFound
 from backend.integration.models import Webhook, WebhookDelivery
 from backend.integration.outbox import EMITTED_KEY
 from backend.integration.receivers import SecretBox, check_url
-from backend.integration.schemas import DeliveryOut, DeliveryStatus, WebhookIn, WebhookOut
+from backend.integration.schemas import DeliveryStatus, WebhookDeliveryOut, WebhookIn, WebhookOut
 from backend.pagination import Page, keyset, page_of
 from backend.settings import Settings
 
@@ -24,8 +24,8 @@ def webhook_out(webhook: Webhook) -> WebhookOut:
     return WebhookOut.model_validate(webhook, from_attributes=True)
 
 
-def delivery_out(delivery: WebhookDelivery) -> DeliveryOut:
-    out = DeliveryOut.model_validate(delivery, from_attributes=True)
+def delivery_out(delivery: WebhookDelivery) -> WebhookDeliveryOut:
+    out = WebhookDeliveryOut.model_validate(delivery, from_attributes=True)
     return out if delivery.status == "pending" else out.model_copy(update={"next_attempt_at": None})
 
 
@@ -67,7 +67,9 @@ class WebhookService:
             audit.record(self.session, self.actor, "webhook.deactivated", "webhook", webhook.id, {"url": webhook.url})
         return webhook
 
-    async def deliveries(self, webhook_id: uuid.UUID, status: DeliveryStatus | None, cursor: str | None, limit: int) -> Page[DeliveryOut]:
+    async def deliveries(
+        self, webhook_id: uuid.UUID, status: DeliveryStatus | None, cursor: str | None, limit: int
+    ) -> Page[WebhookDeliveryOut]:
         await self.get(webhook_id)
         query = select(WebhookDelivery).where(col(WebhookDelivery.webhook_id) == webhook_id)
         if status:

@@ -72,7 +72,7 @@ def upgrade() -> None:
         sa.Column("claim", sa.Uuid(), nullable=True),
         sa.Column("window_started_at", backend.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_attempt_at", backend.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_status_code", sa.Integer(), nullable=True),
+        sa.Column("last_http_status", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("delivered_at", backend.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", backend.db.UTCDateTime(timezone=True), nullable=False),
