@@ -20,7 +20,7 @@ from backend.settings import Settings
 
 logger = logging.getLogger("backend")
 
-STARTUP_LOCK = (0x737461, 0)  # pg_advisory_lock(int, int) key of start-up: "sta"
+STARTUP_LOCK = (0x737461, 0)  # pg_advisory_xact_lock(int, int) key of start-up: "sta"
 
 
 class BackgroundJobs:
@@ -48,13 +48,11 @@ class BackgroundJobs:
 @contextlib.asynccontextmanager
 async def startup_turn(engine: AsyncEngine) -> AsyncIterator[None]:
     """On PostgreSQL, one process at a time through start-up's writes (the first admin, the checklists): a
-    session-level advisory lock on a connection of its own. SQLite serves one process only."""
+    transaction-level advisory lock held by an open transaction on a connection of its own (so it works through a
+    transaction-pooling PgBouncer too). SQLite serves one process only."""
     if engine.dialect.name != "postgresql":
         yield
         return
-    async with engine.connect() as connection:
-        await connection.execute(select(func.pg_advisory_lock(*STARTUP_LOCK)))
-        try:
-            yield
-        finally:
-            await connection.execute(select(func.pg_advisory_unlock(*STARTUP_LOCK)))
+    async with engine.connect() as connection, connection.begin():
+        await connection.execute(select(func.pg_advisory_xact_lock(*STARTUP_LOCK)))
+        yield
