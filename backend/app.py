@@ -183,7 +183,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # with the event loop stopped (bench/login_storm.py).
         gc.collect()
         gc.freeze()
-        jobs = BackgroundJobs(app.state.sessionmaker, settings)
+        jobs = BackgroundJobs(settings)
         app.state.jobs = jobs
         if settings.jobs:
             jobs.start()

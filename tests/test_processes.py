@@ -16,7 +16,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -224,8 +224,9 @@ async def test_a_restart_in_the_middle_of_deliveries_loses_none(world: World, se
                 break
             await asyncio.sleep(0.05)
         assert 0 < len(receiver.received) < events, len(receiver.received)
-        servers[0].stop(signal.SIGKILL)  # dies mid-delivery: its claims are left behind
-        servers[1].stop(signal.SIGTERM)  # stops, cutting its deliveries short
+        # (in threads: the receiver runs on this event loop and must keep answering meanwhile)
+        await asyncio.to_thread(servers[0].stop, signal.SIGKILL)  # dies mid-delivery: its claims are left behind
+        await asyncio.to_thread(servers[1].stop, signal.SIGTERM)  # stops, cutting its deliveries short
         got_before = len(receiver.received)
         receiver.then = OK
         for server in servers:
@@ -236,9 +237,25 @@ async def test_a_restart_in_the_middle_of_deliveries_loses_none(world: World, se
                 break
             await asyncio.sleep(0.25)
         assert await count(world, WebhookDelivery, col(WebhookDelivery.status) == "delivered") == events
-        assert set(receiver.event_ids(None)) >= set(ids) and set(receiver.event_ids()) == set(ids)  # none lost
+        assert set(receiver.event_ids(None)) == set(ids)  # none lost (answered late or at once, all with 200)
         assert got_before < events
         duplicates = len(receiver.received) - len(set(receiver.event_ids(None)))
-        assert duplicates <= 2 * world.app.state.settings.webhook_concurrency  # at most the attempts cut short
+        assert duplicates <= len(servers) * world.app.state.settings.webhook_concurrency  # at most the attempts cut short
     finally:
         await receiver.stop()
+
+
+def test_serve_runs_workers_on_postgresql_only_and_believes_proxy_headers_from_the_balancer(world: World) -> None:
+    import click
+
+    from backend.cli import check_workers, uvicorn_options
+
+    settings = world.app.state.settings
+    several = replace(settings, workers=3, forwarded_allow_ips="10.0.0.5", database_url="postgresql://db.example/safety")
+    check_workers(several)
+    options = uvicorn_options(several)
+    assert options["workers"] == 3 and options["proxy_headers"] is True and options["forwarded_allow_ips"] == "10.0.0.5"
+    assert options["http"] == "h11"  # the bounded header parser, as with one process
+    with pytest.raises(click.ClickException, match="needs PostgreSQL"):
+        check_workers(replace(several, database_url="sqlite+aiosqlite:///.state/safety.db"))
+    check_workers(replace(several, workers=1, database_url="sqlite+aiosqlite:///.state/safety.db"))

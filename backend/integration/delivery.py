@@ -26,12 +26,13 @@ import random
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import event, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -51,11 +52,20 @@ ERROR_LENGTH = 500
 USER_AGENT = "safety-enforcement-webhooks/1"
 
 _dispatchers: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
+# In an API process whose jobs run in a child process (backend/integration/jobs.py): how to wake the child.
+wake_other_process: Callable[[], None] | None = None
 
 
 def wake_dispatchers() -> None:
-    """Tell this process's dispatchers that events or due deliveries were committed: no need to wait for the poll."""
-    for dispatcher in list(_dispatchers):
+    """Tell the dispatchers (this process's, and the jobs' child process) that events or due deliveries were
+    committed: no need to wait for the poll."""
+    if wake_other_process is not None:
+        wake_other_process()
+    try:
+        dispatchers = list(_dispatchers)
+    except RuntimeError:  # the set changed in another thread meanwhile: the next poll finds the work
+        return
+    for dispatcher in dispatchers:
         dispatcher.wake()
 
 
@@ -112,11 +122,26 @@ class Dispatcher:
         self.settings = settings
         self.box = SecretBox(settings)
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None  # where run() runs
         self._lanes: dict[uuid.UUID, Lane] = {}
         self._failing = False  # one log line per outage of the database, not one per poll
         _dispatchers.add(self)
 
     def wake(self) -> None:
+        """From any thread (a request's commit wakes the jobs' thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake_here()
+        else:
+            loop.call_soon_threadsafe(self._wake_here)
+
+    def _wake_here(self) -> None:
         self._wake.set()
         for lane in self._lanes.values():
             lane.wake()
@@ -126,6 +151,7 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Until cancelled: fan out new events, keep one lane per active webhook, then wait for a wake-up or the poll."""
+        self._loop = asyncio.get_running_loop()
         try:
             while True:
                 self._wake.clear()
@@ -349,25 +375,43 @@ class Lane:
         return Outcome(claimed, status, None if 200 <= status < 300 else f"answered HTTP {status}")
 
     async def record(self, outcomes: list[Outcome]) -> None:
+        """The outcomes of one batch in one statement run for every row (executemany), each row only if its claim
+        still stands."""
         settings = self.settings
         window = timedelta(seconds=settings.webhook_retry_window_seconds)
+        at = now()
+        rows = []
+        for outcome in outcomes:
+            c = outcome.claimed
+            row = {
+                "b_id": c.delivery_id,
+                "b_claim": c.claim,
+                "status": "pending",
+                "delivered_at": None,
+                "next_attempt_at": at,
+                "last_http_status": outcome.status_code,
+                "last_error": outcome.error,
+            }
+            if outcome.ok:
+                row |= {"status": "delivered", "delivered_at": at}
+            elif at >= c.window_started_at + window:
+                row["status"] = "failed"
+                logger.warning("webhook %s: delivery %s failed for good: %s", self.receiver.id, c.delivery_id, outcome.error)
+            else:
+                row["next_attempt_at"] = min(at + backoff(c.attempts, settings), c.window_started_at + window)
+            rows.append(row)
+        table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.claim == bindparam("b_claim"))
+            .values(
+                claim=None,
+                status=bindparam("status"),
+                delivered_at=bindparam("delivered_at"),
+                next_attempt_at=bindparam("next_attempt_at"),
+                last_http_status=bindparam("last_http_status"),
+                last_error=bindparam("last_error"),
+            )
+        )
         async with self.dispatcher._session() as session, session.begin():
-            at = now()
-            for outcome in outcomes:
-                c = outcome.claimed
-                mine = (col(WebhookDelivery.id) == c.delivery_id) & (col(WebhookDelivery.claim) == c.claim)
-                values: dict[str, Any] = {"claim": None, "last_http_status": outcome.status_code, "last_error": outcome.error}
-                if outcome.ok:
-                    values |= {"status": "delivered", "delivered_at": at}
-                elif at >= c.window_started_at + window:
-                    values |= {"status": "failed"}
-                    logger.warning(
-                        "webhook %s: delivery %s of event %s failed for good: %s",
-                        self.receiver.id,
-                        c.delivery_id,
-                        c.event_id,
-                        outcome.error,
-                    )
-                else:
-                    values |= {"next_attempt_at": min(at + backoff(c.attempts, settings), c.window_started_at + window)}
-                await session.execute(update(WebhookDelivery).where(mine).values(**values))
+            await (await session.connection()).execute(statement, rows)

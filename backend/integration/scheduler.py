@@ -99,28 +99,19 @@ class Scheduler:
                 return raised
 
     async def _hazards_overdue(self, session: AsyncSession, at: datetime) -> int:
-        query = select(Hazard).where(
-            col(Hazard.status) == HazardStatus.rectifying,
-            col(Hazard.deadline) < at,
-            _not_raised(EventName.hazard_overdue, Hazard.id, Hazard.deadline),
-        )
-
-        def make(hazard: Hazard) -> EventOutbox:
-            data = {"hazard": hazard_out(hazard).model_dump(mode="json"), "deadline": hazard.deadline}
-            return event_row(EventName.hazard_overdue, data, hazard.id, "", hazard.deadline)
-
-        return await self._batches(session, query, make)
+        return await self._hazards_due(session, EventName.hazard_overdue, HazardStatus.rectifying, "deadline", at, strictly=True)
 
     async def _lookbacks_due(self, session: AsyncSession, at: datetime) -> int:
-        query = select(Hazard).where(
-            col(Hazard.status) == HazardStatus.closed,
-            col(Hazard.lookback_due_at) <= at,
-            _not_raised(EventName.lookback_due, Hazard.id, Hazard.lookback_due_at),
-        )
+        return await self._hazards_due(session, EventName.lookback_due, HazardStatus.closed, "lookback_due_at", at, strictly=False)
+
+    async def _hazards_due(self, session: AsyncSession, event: str, status: str, column: str, at: datetime, *, strictly: bool) -> int:
+        """Hazards in `status` whose instant in `column` has come (passed, when `strictly`) and has no `event` yet."""
+        due = col(getattr(Hazard, column))
+        query = select(Hazard).where(col(Hazard.status) == status, due < at if strictly else due <= at, _not_raised(event, Hazard.id, due))
 
         def make(hazard: Hazard) -> EventOutbox:
-            data = {"hazard": hazard_out(hazard).model_dump(mode="json"), "lookback_due_at": hazard.lookback_due_at}
-            return event_row(EventName.lookback_due, data, hazard.id, "", hazard.lookback_due_at)
+            instant = getattr(hazard, column)
+            return event_row(event, {"hazard": hazard_out(hazard).model_dump(mode="json"), column: instant}, hazard.id, "", instant)
 
         return await self._batches(session, query, make)
 
