@@ -44,7 +44,7 @@ JOBS = {
     "JOBS": "true",
     "SCHEDULER_INTERVAL_SECONDS": "0.3",
     "WEBHOOK_POLL_SECONDS": "0.2",
-    "WEBHOOK_TIMEOUT_SECONDS": "1",
+    "WEBHOOK_TIMEOUT_SECONDS": "2",
     "WEBHOOK_BACKOFF_BASE_SECONDS": "0.2",
     "WEBHOOK_BACKOFF_MAX_SECONDS": "1",
 }
@@ -211,7 +211,7 @@ async def test_the_scheduler_in_both_processes_raises_each_overdue_hazard_once(w
 
 
 async def test_a_restart_in_the_middle_of_deliveries_loses_none(world: World, servers: list[ApiProcess]) -> None:
-    receiver = await Receiver(then=SLOW, delay=0.15).start()
+    receiver = await Receiver(then=SLOW, delay=0.5).start()  # 2 processes x 8 at once: 80 events take >= 2.5 s
     try:
         hook = await world.post("admin", "/api/v1/webhooks", {"url": receiver.url, "secret": SECRET, "events": ["task.assigned"]})
         ok(hook)
@@ -223,11 +223,11 @@ async def test_a_restart_in_the_middle_of_deliveries_loses_none(world: World, se
             if len(receiver.received) >= 10:
                 break
             await asyncio.sleep(0.05)
-        assert 0 < len(receiver.received) < events, len(receiver.received)
+        assert receiver.received
+        assert await count(world, WebhookDelivery, col(WebhookDelivery.status) == "delivered") < events  # mid-way
         # (in threads: the receiver runs on this event loop and must keep answering meanwhile)
         await asyncio.to_thread(servers[0].stop, signal.SIGKILL)  # dies mid-delivery: its claims are left behind
         await asyncio.to_thread(servers[1].stop, signal.SIGTERM)  # stops, cutting its deliveries short
-        got_before = len(receiver.received)
         receiver.then = OK
         for server in servers:
             server.start()
@@ -238,7 +238,6 @@ async def test_a_restart_in_the_middle_of_deliveries_loses_none(world: World, se
             await asyncio.sleep(0.25)
         assert await count(world, WebhookDelivery, col(WebhookDelivery.status) == "delivered") == events
         assert set(receiver.event_ids(None)) == set(ids)  # none lost (answered late or at once, all with 200)
-        assert got_before < events
         duplicates = len(receiver.received) - len(set(receiver.event_ids(None)))
         assert duplicates <= len(servers) * world.app.state.settings.webhook_concurrency  # at most the attempts cut short
     finally:
