@@ -36,10 +36,12 @@ from backend.errors import exception_handlers
 from backend.evidence.controller import EvidenceController
 from backend.evidence.media import PhotoLimits, configure_photo_limits
 from backend.faults import DATABASE, OBJECT_STORE, DependencyUnavailable, Outage
-from backend.hazards.controller import HazardController, lookbacks_due, stats_hazards
+from backend.hazards.controller import ExportController, HazardController, lookbacks_due, stats_hazards
 from backend.health import health
 from backend.http import API_PREFIX
 from backend.inspections.controller import InspectionController
+from backend.integration.controller import WebhookController
+from backend.integration.jobs import BackgroundJobs, startup_turn
 from backend.limits import LimitedRequest, request_guard
 from backend.openapi import document_errors
 from backend.planning.controller import (
@@ -178,23 +180,29 @@ def create_app(settings: Settings | None = None) -> Litestar:
             pass
         except Exception:
             logger.exception("object store refused the bucket check at start-up")
-        if settings.admin_password:
-            async with app.state.sessionmaker() as session:
-                created = await AccountService(session, Actor.system("startup"), app.state.passwords).ensure_admin(
-                    settings.admin_username, settings.admin_password
-                )
-                if created:
-                    logger.info("created the first admin %s", settings.admin_username)
-        if settings.checklists_dir.is_dir():
-            await ChecklistService.load_directory(app.state.sessionmaker, settings.checklists_dir)
+        async with startup_turn(engine):  # several processes starting at once take turns at what follows
+            if settings.admin_password:
+                async with app.state.sessionmaker() as session:
+                    created = await AccountService(session, Actor.system("startup"), app.state.passwords).ensure_admin(
+                        settings.admin_username, settings.admin_password
+                    )
+                    if created:
+                        logger.info("created the first admin %s", settings.admin_username)
+            if settings.checklists_dir.is_dir():
+                await ChecklistService.load_directory(app.state.sessionmaker, settings.checklists_dir)
         # What start-up built (modules, routes, schemas: ~150,000 objects) lives as long as the process; kept out of
         # the cyclic garbage collector, a full collection during a burst of requests takes ~20 ms instead of ~100 ms
         # with the event loop stopped (bench/login_storm.py).
         gc.collect()
         gc.freeze()
+        jobs = BackgroundJobs(settings)
+        app.state.jobs = jobs
+        if settings.jobs:
+            jobs.start()
         try:
             yield
         finally:
+            await jobs.stop()
             await engine.dispose()
 
     api = Router(
@@ -224,6 +232,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             evaluations_due,
             public_evaluation_list,
             stats_accidents,
+            ExportController,
+            WebhookController,
         ],
     )
     docs_plugins, docs_assets = docs_config()

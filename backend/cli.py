@@ -144,13 +144,29 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Where and how uvicorn serves. The h11 parser, because it bounds what it buffers of an incomplete request
     (httptools, uvicorn's default when installed, buffers a header block of any size): a request line and headers
     larger than MAX_HEADER_BYTES are refused with 400 before the app sees them. The app itself answers 431 for a
-    header block over the same limit that reached it another way (another server, a proxy)."""
+    header block over the same limit that reached it another way (another server, a proxy).
+
+    WORKERS processes (uvicorn's supervisor restarts one that dies); X-Forwarded-For and -Proto are believed from
+    FORWARDED_ALLOW_IPS only, so behind a load balancer the login throttle counts the phone's address, not the
+    balancer's, and nobody else can pick the address the throttle sees."""
     return {
         "host": settings.host,
         "port": settings.port,
         "http": "h11",
         "h11_max_incomplete_event_size": settings.max_header_bytes,
+        "workers": settings.workers,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
     }
+
+
+def check_workers(settings: Settings) -> None:
+    """Several processes need a database they can share: refuse SQLite with a message that says what to do."""
+    if settings.workers > 1 and not settings.database_url.startswith(("postgresql", "postgres")):
+        raise click.ClickException(
+            f"WORKERS={settings.workers} needs PostgreSQL: SQLite has one writer and its file belongs to one process. "
+            "Set DATABASE_URL=postgresql://user:pass@host:5432/db, or run one process (WORKERS=1)."
+        )
 
 
 def serve_forever(demo: bool) -> None:
@@ -159,6 +175,7 @@ def serve_forever(demo: bool) -> None:
     from backend.storage import EmbeddedSeaweed
 
     settings = get_settings()
+    check_workers(settings)
     _migrate()
     if demo:
         _print_credentials(_seed_demo())
@@ -178,7 +195,8 @@ def serve_forever(demo: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         settings = get_settings()
-        click.echo(f"serving on http://{settings.host}:{settings.port}  (OpenAPI: /schema, health: /health)")
+        processes = f"{settings.workers} processes" if settings.workers > 1 else "one process"
+        click.echo(f"serving on http://{settings.host}:{settings.port} with {processes}  (OpenAPI: /schema, health: /health)")
         click.echo(f"desk console: http://{settings.host}:{settings.port}/console/  (log in with an account above)")
         uvicorn.run("backend.app:create_app", factory=True, log_level="info", **uvicorn_options(settings))
     finally:

@@ -100,13 +100,15 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_engine(url: str, *, connect_timeout: float = 5.0) -> AsyncEngine:
+def make_engine(url: str, *, connect_timeout: float = 5.0, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
     """`connect_timeout`: seconds a new PostgreSQL connection may take (asyncpg's own default is 60), so a server
     that does not answer fails a request in seconds, as a 503, instead of holding it for a minute."""
     url = to_async_url(url)
     if url.startswith("sqlite"):
         return create_async_engine(url, connect_args={"timeout": 30})
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"timeout": connect_timeout})
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, connect_args={"timeout": connect_timeout}
+    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

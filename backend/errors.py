@@ -58,6 +58,8 @@ class ErrorCode(StrEnum):
     TASK_NOT_FOUND = "task_not_found"
     ACCIDENT_NOT_FOUND = "accident_not_found"
     MEASURE_NOT_FOUND = "measure_not_found"
+    WEBHOOK_NOT_FOUND = "webhook_not_found"
+    DELIVERY_NOT_FOUND = "delivery_not_found"
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # 409
@@ -122,6 +124,7 @@ class ErrorCode(StrEnum):
     EMPTY_POPULATION = "empty_population"
     NOT_ENOUGH_INSPECTORS = "not_enough_inspectors"
     TASK_MISMATCH = "task_mismatch"
+    WEBHOOK_URL_REFUSED = "webhook_url_refused"
     # 429
     TOO_MANY_REQUESTS = "too_many_requests"
     LOGIN_THROTTLED = "login_throttled"
@@ -473,6 +476,17 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
         "Inspection does not fit the task",
         "An inspection opened from a task is of the task's enterprise and made by its drawn inspectors (the caller one "
         "of them); `field` names what differs.",
+    ),
+    E.WEBHOOK_NOT_FOUND: ErrorSpec(404, "Webhook not found", "No webhook has this id; list them with GET /webhooks."),
+    E.DELIVERY_NOT_FOUND: ErrorSpec(
+        404, "Delivery not found", "This webhook has no delivery with this id; list them with GET /webhooks/{id}/deliveries."
+    ),
+    E.WEBHOOK_URL_REFUSED: ErrorSpec(
+        422,
+        "Webhook URL refused",
+        "The receiver's `url` is not http(s), or names (or resolves to) a link-local, cloud-metadata or other address a "
+        "webhook may not reach (loopback and private ranges only with WEBHOOK_ALLOW_PRIVATE); give a receiver's public "
+        "http(s) address.",
     ),
     E.TOO_MANY_REQUESTS: ErrorSpec(429, "Too many requests", "Too many requests in a short time; wait before sending again."),
     E.LOGIN_THROTTLED: ErrorSpec(

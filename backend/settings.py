@@ -66,6 +66,22 @@ def _read_or_create_secret(path: Path, nbytes: int = 32) -> str:
     return value
 
 
+def _seconds(name: str, default: float) -> float:
+    """A positive number of seconds (`0.5` is fine); anything else stops start-up naming the setting."""
+    raw = _env(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, not {raw}")
+    return value
+
+
+def _flag(name: str, default: bool) -> bool:
+    return _env(name, "true" if default else "false").lower() in ("1", "true", "yes", "on")
+
+
 def _dates(name: str) -> tuple[date, ...]:
     """A comma-separated list of ISO dates (`2026-10-01,2026-10-02`); anything else stops start-up naming the setting."""
     raw = _env(name, "")
@@ -155,11 +171,28 @@ class Settings:
     accident_evaluation_days: int = 60
     # The desk console's session cookie is sent over HTTPS only (set it wherever the console is served over TLS).
     console_cookie_secure: bool = False
+    # Processes `serve` runs (PostgreSQL only), and the proxies whose X-Forwarded-For/-Proto uvicorn believes.
+    workers: int = 1
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Background jobs of this process: the webhook dispatcher and the scheduler (backend/integration/).
+    jobs: bool = True
+    scheduler_interval_seconds: float = 60.0
+    case_deadline_near_days: int = 3  # case.deadline_near is raised this many days before a case's deadline
+    # Webhooks (backend/integration/webhooks.py, delivery.py)
+    webhook_allow_private: bool = False  # receivers on loopback and private ranges (an agency's intranet)
+    webhook_timeout_seconds: float = 10.0  # one delivery attempt, connect to last byte
+    webhook_concurrency: int = 8  # deliveries in flight per receiver per process
+    webhook_retry_window_seconds: float = 86400.0  # retried with back-off this long, then `failed`
+    webhook_backoff_base_seconds: float = 10.0  # first retry after this, doubling up to the maximum
+    webhook_backoff_max_seconds: float = 3600.0
+    webhook_poll_seconds: float = 1.0  # how often a process looks for due deliveries and new events
+    webhook_key: str | None = None  # encrypts stored webhook secrets; unset: derived from SECRET_KEY
 
     @classmethod
     def from_env(cls) -> Settings:
         state_dir = Path(_env("STATE_DIR", str(PROJECT_ROOT / ".state"))).resolve()
         state_dir.mkdir(parents=True, exist_ok=True)
+        workers = _positive("WORKERS", 1)
         return cls(
             state_dir=state_dir,
             database_url=_env("DATABASE_URL", f"sqlite+aiosqlite:///{state_dir / 'safety.db'}"),
@@ -186,7 +219,8 @@ class Settings:
             login_max_failures=_positive("LOGIN_MAX_FAILURES", 5),
             login_window_seconds=_positive("LOGIN_WINDOW_SECONDS", 300),
             login_max_failures_per_address=_positive("LOGIN_MAX_FAILURES_PER_ADDRESS", 50),
-            password_hash_concurrency=_positive("PASSWORD_HASH_CONCURRENCY", cpu_count()),
+            # the machine's CPUs shared by the processes `serve` runs on it
+            password_hash_concurrency=_positive("PASSWORD_HASH_CONCURRENCY", max(1, cpu_count() // workers)),
             password_hash_time_cost=_positive("PASSWORD_HASH_TIME_COST", ARGON2_TIME_COST),
             password_hash_memory_kib=_positive("PASSWORD_HASH_MEMORY_KIB", ARGON2_MEMORY_KIB),
             password_hash_parallelism=_positive("PASSWORD_HASH_PARALLELISM", ARGON2_PARALLELISM),
@@ -211,6 +245,19 @@ class Settings:
             draw_publication_delay_days=int(_env("DRAW_PUBLICATION_DELAY_DAYS", "0")),
             accident_evaluation_days=_positive("ACCIDENT_EVALUATION_DAYS", 60),
             console_cookie_secure=_env("CONSOLE_COOKIE_SECURE", "false").lower() in ("1", "true", "yes"),
+            workers=workers,
+            forwarded_allow_ips=_env("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+            jobs=_flag("JOBS", True),
+            scheduler_interval_seconds=_seconds("SCHEDULER_INTERVAL_SECONDS", 60.0),
+            case_deadline_near_days=_positive("CASE_DEADLINE_NEAR_DAYS", 3),
+            webhook_allow_private=_flag("WEBHOOK_ALLOW_PRIVATE", False),
+            webhook_timeout_seconds=_seconds("WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_concurrency=_positive("WEBHOOK_CONCURRENCY", 8),
+            webhook_retry_window_seconds=_seconds("WEBHOOK_RETRY_WINDOW_SECONDS", 86400.0),
+            webhook_backoff_base_seconds=_seconds("WEBHOOK_BACKOFF_BASE_SECONDS", 10.0),
+            webhook_backoff_max_seconds=_seconds("WEBHOOK_BACKOFF_MAX_SECONDS", 3600.0),
+            webhook_poll_seconds=_seconds("WEBHOOK_POLL_SECONDS", 1.0),
+            webhook_key=_env("WEBHOOK_KEY"),
         )
 
 

@@ -24,6 +24,7 @@ from backend.enforcement.models import (
 from backend.evidence.models import Evidence
 from backend.hazards.models import Hazard, HazardEvent, HazardTally
 from backend.inspections.models import Inspection, InspectionChecklist, InspectionInspector, InspectionResult
+from backend.integration.models import EventOutbox, Webhook, WebhookDelivery
 from backend.planning.models import Draw, EnterpriseClassification, InspectorConflict, Plan, Task, TaskInspector
 from backend.sync.models import ChangeLog
 
@@ -56,6 +57,7 @@ __all__ = [
     "Enterprise",
     "EnterpriseClassification",
     "EnterpriseTopic",
+    "EventOutbox",
     "Evidence",
     "Hazard",
     "HazardEvent",
@@ -72,4 +74,6 @@ __all__ = [
     "Task",
     "TaskInspector",
     "User",
+    "Webhook",
+    "WebhookDelivery",
 ]

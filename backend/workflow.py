@@ -13,8 +13,8 @@ answers as the first time instead of acting twice.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from backend.clock import jsonable
 from backend.db import created_at_field, uuid_pk
 from backend.errors import Conflict, ErrorCode, Forbidden
 from backend.idempotency import ensure_same, fingerprint
+from backend.integration.outbox import emit
 from backend.wire import Output
 
 ALLOWED_MOVES_KEY = "workflow_moves"  # session.info: the status changes transition() made, checked at flush
@@ -89,6 +90,10 @@ class Workflow:
     owner_key: str
     # from-status -> action -> where it leads and who may take it
     allowed: Mapping[str, Mapping[str, Move]]
+    # action -> the event it raises (backend/integration/outbox.py), written with the step in the same transaction
+    events: Mapping[str, str] = field(default_factory=dict)
+    # what such an event carries about `obj` (the resource as the API shows it)
+    event_data: Callable[[Any], dict[str, Any]] | None = None
 
     def check(self, current: str, action: str, role: str) -> str:
         """The status `action` leads to from `current`; 409 when it is no move from there, 403 for the wrong role."""
@@ -139,6 +144,10 @@ class Workflow:
         audit.record(
             session, actor, f"{self.entity}.{action}", self.entity, obj.id, {"from": current, "to": target, "note": note, **payload}
         )
+        raised = self.events.get(action)
+        if raised is not None:
+            about = self.event_data(obj) if self.event_data else {"id": obj.id}
+            emit(session, raised, {self.entity: about, "action": action, "by": actor.username, "step": payload}, subject_id=obj.id)
         return event
 
     def creation_rows(self, obj: Any, actor: Actor, note: str | None, data: dict[str, Any], action: str = "created") -> list[Any]:

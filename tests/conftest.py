@@ -94,6 +94,10 @@ def settings(database_url: str, object_store: EmbeddedSeaweed, tmp_path_factory:
         S3_BUCKET=config.bucket,
         ADMIN_USERNAME="admin",
         ADMIN_PASSWORD=ADMIN_PASSWORD,
+        # the tests drive the dispatcher and the scheduler step by step (tests/test_webhooks.py); the receivers they
+        # start listen on 127.0.0.1
+        JOBS="false",
+        WEBHOOK_ALLOW_PRIVATE="true",
     )
     upgrade(database_url)
     return Settings.from_env()

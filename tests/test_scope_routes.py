@@ -31,6 +31,8 @@ from litestar.routes import HTTPRoute
 from sqlalchemy import update
 
 from backend.hazards.models import Hazard
+from backend.integration.delivery import Dispatcher
+from backend.integration.outbox import emit
 from tests.helpers import USER_PASSWORD, World, credit_code, routine_checklist, start_inspection, upload
 from tests.media import jpeg
 from tests.test_inspections import ATTENDEES, all_compliant, items_of
@@ -67,6 +69,8 @@ class Owned:
     user_id: str
     plan_id: str
     draw_id: str
+    webhook_id: str
+    delivery_id: str
 
 
 YEAR = datetime.now(UTC).year
@@ -142,6 +146,16 @@ async def build_owned(world: World) -> Owned:
 
     accident = await approved_accident(world, "inspector_a1", "a")
 
+    webhook = await world.post(
+        "admin", f"{API}/webhooks", {"url": "http://127.0.0.1:9/hooks", "secret": "a-secret-of-sixteen", "events": ["task.assigned"]}
+    )
+    assert webhook.status_code == 201, webhook.text
+    async with world.app.state.sessionmaker() as session:
+        emit(session, "task.assigned", {"task": {"id": str(uuid.uuid4())}})
+        await session.commit()
+    await Dispatcher(world.app.state.sessionmaker, world.app.state.settings).fan_out()
+    delivery = (await world.get("admin", f"{API}/webhooks/{webhook.json()['id']}/deliveries")).json()["items"][0]
+
     return Owned(
         enterprise_id=str(world.enterprises["a"].id),
         checklist_id=checklist["id"],
@@ -157,6 +171,8 @@ async def build_owned(world: World) -> Owned:
         draw_id=draw_id,
         accident_id=accident["id"],
         measure_id=accident["measures"][0]["id"],
+        webhook_id=webhook.json()["id"],
+        delivery_id=delivery["id"],
     )
 
 
@@ -206,6 +222,8 @@ PATH_VALUES: dict[str, Callable[[Owned], str]] = {
     "draw_id": lambda o: o.draw_id,
     "accident_id": lambda o: o.accident_id,
     "measure_id": lambda o: o.measure_id,
+    "webhook_id": lambda o: o.webhook_id,
+    "delivery_id": lambda o: o.delivery_id,
     "doc_type": lambda o: "inspection_record",  # not an id: kept as it is when the case id is replaced
 }
 
@@ -341,6 +359,8 @@ BODIES: dict[tuple[str, str], Any] = {
         "sha256": "0" * 64,
     },
     ("POST", "/console/evidence/{evidence_id:uuid}/complete"): NO_BODY,
+    ("DELETE", "/api/v1/webhooks/{webhook_id:uuid}"): NO_BODY,
+    ("POST", "/api/v1/webhooks/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/redeliver"): NO_BODY,
 }
 
 # The desk console answers a page meant for another role with its 404 page, as it answers a foreign id (a page a role

@@ -56,7 +56,7 @@ from backend.evidence.service import EvidenceService, evidence_out
 from backend.hazards.models import HazardEvent
 from backend.hazards.rectification import RectificationService
 from backend.hazards.schemas import GovernancePlanIn, RectificationIn
-from backend.hazards.service import HazardService, hazard_detail
+from backend.hazards.service import HazardFilters, HazardService, hazard_detail
 from backend.hazards.stats import hazard_stats
 from backend.http import content_disposition, header_value
 from backend.limits import LOGIN_MAX_BODY_BYTES
@@ -386,9 +386,7 @@ class ConsoleController(Controller):
         overdue: Annotated[bool | None, QueryParameter()] = None,
         cursor: Cursor = None,
     ) -> Template:
-        page = await HazardService(db_session, actor).list(
-            enterprise_id=None, status=status, level=None, topic=None, overdue=overdue, cursor=cursor, limit=HAZARD_PAGE_SIZE
-        )
+        page = await HazardService(db_session, actor).list(HazardFilters(status=status, overdue=overdue), cursor, HAZARD_PAGE_SIZE)
         names = await enterprise_names(db_session, {h.enterprise_id for h in page.items}) if actor.role != Role.enterprise else {}
         return render(request, "hazards.html", page=page, names=names, status_filter=status, overdue=overdue, cursor=cursor)
 

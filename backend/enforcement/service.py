@@ -52,6 +52,7 @@ from backend.enforcement.schemas import (
 from backend.errors import ErrorCode, Forbidden, ValidationFailed
 from backend.idempotency import ensure_same, find_retry, fingerprint
 from backend.inspections.models import Inspection
+from backend.integration.outbox import EventName
 from backend.pagination import Page, keyset, page_of
 from backend.settings import Settings
 from backend.storage import ObjectStore
@@ -131,6 +132,8 @@ CASE_WORKFLOW = Workflow(
         C.executed: {"closed": Move(C.closed, LEADER)},  # 结案
         C.closed: {},
     },
+    events={"decided": EventName.case_decided},
+    event_data=lambda case: case_summary(case).model_dump(mode="json"),
 )
 DECISION_TIME_LIMIT = timedelta(days=90)  # 行政处罚法 第六十条: 自立案之日起九十日内作出行政处罚决定
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import Actor
 from backend.auth import requires_role
+from backend.clock import local_today
+from backend.hazards.exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, csv_chunks, file_chunks, xlsx_file
 from backend.hazards.rectification import RectificationService
 from backend.hazards.schemas import (
     GovernancePlanIn,
@@ -25,7 +29,7 @@ from backend.hazards.schemas import (
     ReviewIn,
     StatsOut,
 )
-from backend.hazards.service import HazardService, hazard_detail
+from backend.hazards.service import HazardFilters, HazardService, hazard_detail
 from backend.hazards.stats import GroupBy, hazard_stats
 from backend.pagination import DEFAULT_LIMIT, Cursor, Page
 from backend.vocabulary import HazardLevel, HazardStatus, Role, Topic
@@ -41,6 +45,17 @@ def provide_rectification_service(
     return RectificationService(db_session, actor, request.app.state.settings)
 
 
+def provide_filters(
+    enterprise_id: FromQuery[uuid.UUID | None] = None,
+    status: FromQuery[HazardStatus | None] = None,
+    level: FromQuery[HazardLevel | None] = None,
+    topic: FromQuery[Topic | None] = None,
+    overdue: FromQuery[bool | None] = None,
+) -> HazardFilters:
+    """The filters of GET /hazards, shared with its exports."""
+    return HazardFilters(enterprise_id, status, level, topic, overdue)
+
+
 INSPECTOR_ONLY = [requires_role(Role.inspector)]
 ENTERPRISE_ONLY = [requires_role(Role.enterprise)]
 
@@ -51,6 +66,7 @@ class HazardController(Controller):
     dependencies = {
         "hazards": Provide(provide_hazard_service, sync_to_thread=False),
         "rectification": Provide(provide_rectification_service, sync_to_thread=False),
+        "filters": Provide(provide_filters, sync_to_thread=False),
     }
 
     @post(
@@ -66,17 +82,11 @@ class HazardController(Controller):
     async def list(
         self,
         hazards: NamedDependency[HazardService],
-        enterprise_id: FromQuery[uuid.UUID | None] = None,
-        status: FromQuery[HazardStatus | None] = None,
-        level: FromQuery[HazardLevel | None] = None,
-        topic: FromQuery[Topic | None] = None,
-        overdue: FromQuery[bool | None] = None,
+        filters: NamedDependency[HazardFilters],
         cursor: Cursor = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = DEFAULT_LIMIT,
     ) -> Page[HazardOut]:
-        return await hazards.list(
-            enterprise_id=enterprise_id, status=status, level=level, topic=topic, overdue=overdue, cursor=cursor, limit=limit
-        )
+        return await hazards.list(filters, cursor, limit)
 
     @post("/{hazard_id:uuid}/order", guards=INSPECTOR_ONLY, status_code=200, summary="责令限期整改; a new order extends")
     async def order(
@@ -164,3 +174,35 @@ async def stats_hazards(
     group_by: FromQuery[GroupBy] = GroupBy.topic,
 ) -> StatsOut:
     return StatsOut(group_by=group_by, groups=await hazard_stats(db_session, actor, group_by))
+
+
+def _attachment(extension: str) -> dict[str, str]:
+    """`hazards-<date>.<ext>`, and 隐患清单-<date>.<ext> for clients that read RFC 6266's filename*."""
+    stamp = local_today().isoformat()
+    chinese = quote(f"隐患清单-{stamp}.{extension}")
+    return {"Content-Disposition": f"attachment; filename=\"hazards-{stamp}.{extension}\"; filename*=UTF-8''{chinese}"}
+
+
+class ExportController(Controller):
+    """隐患清单 as files, with the filters and the scope of GET /hazards."""
+
+    path = "/exports"
+    tags = ["hazards"]
+    dependencies = {
+        "hazards": Provide(provide_hazard_service, sync_to_thread=False),
+        "filters": Provide(provide_filters, sync_to_thread=False),
+    }
+
+    @get("/hazards.csv", media_type=CSV_MEDIA_TYPE, summary="The hazards of GET /hazards (same filters and scope) as CSV, streamed")
+    async def hazards_csv(
+        self, request: Request[Any, Any, Any], hazards: NamedDependency[HazardService], filters: NamedDependency[HazardFilters]
+    ) -> Stream:
+        query = hazards.filtered(filters)
+        return Stream(csv_chunks(request.app.state.sessionmaker, query), media_type=CSV_MEDIA_TYPE, headers=_attachment("csv"))
+
+    @get("/hazards.xlsx", media_type=XLSX_MEDIA_TYPE, summary="The hazards of GET /hazards (same filters and scope) as an XLSX workbook")
+    async def hazards_xlsx(
+        self, request: Request[Any, Any, Any], hazards: NamedDependency[HazardService], filters: NamedDependency[HazardFilters]
+    ) -> Stream:
+        handle = await xlsx_file(request.app.state.sessionmaker, hazards.filtered(filters))
+        return Stream(file_chunks(handle), media_type=XLSX_MEDIA_TYPE, headers=_attachment("xlsx"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlmodel import col
@@ -24,6 +24,7 @@ from backend.hazards import tally
 from backend.hazards.models import Hazard, HazardEvent
 from backend.hazards.schemas import HazardDetail, HazardIn, HazardOut
 from backend.idempotency import find_retry, fingerprint
+from backend.integration.outbox import EventName
 from backend.pagination import Page, keyset, page_of
 from backend.sync.service import register_serializer
 from backend.unit_of_work import concurrent_change, feed_of_enterprise, insert_once, track
@@ -50,9 +51,21 @@ HAZARD_WORKFLOW = Workflow(
         S.pending_review: {"accepted": Move(S.closed, INSPECTOR | ENTERPRISE), "rejected": Move(S.rectifying, INSPECTOR | ENTERPRISE)},
         S.closed: {"lookback_held": Move(S.verified, INSPECTOR), "lookback_recurred": Move(S.rectifying, INSPECTOR)},  # 回头看
     },
+    events={"accepted": EventName.hazard_closed, "lookback_recurred": EventName.hazard_recurred},
+    event_data=lambda hazard: hazard_out(hazard).model_dump(mode="json"),
 )
 
 track(Hazard, "hazard", feed=feed_of_enterprise, remembered=tally.COUNTED_BY).figures.append(tally.move)
+
+
+class HazardFilters(NamedTuple):
+    """The filters of GET /hazards (and of its exports)."""
+
+    enterprise_id: uuid.UUID | None = None
+    status: HazardStatus | None = None
+    level: HazardLevel | None = None
+    topic: Topic | None = None
+    overdue: bool | None = None
 
 
 def is_overdue(hazard: Hazard, at: datetime | None = None) -> bool:
@@ -171,17 +184,14 @@ class HazardService:
     async def get(self, hazard_id: uuid.UUID) -> Hazard:
         return await scope.one(self.session, self.actor, Hazard, hazard_id, options=[selectinload(rel(Hazard.events))])
 
-    async def list(
-        self,
-        *,
-        enterprise_id: uuid.UUID | None,
-        status: HazardStatus | None,
-        level: HazardLevel | None,
-        topic: Topic | None,
-        overdue: bool | None,
-        cursor: str | None,
-        limit: int,
-    ) -> Page[HazardOut]:
+    async def list(self, filters: HazardFilters, cursor: str | None, limit: int) -> Page[HazardOut]:
+        query = self.filtered(filters)
+        rows = list((await self.session.execute(keyset(query, Hazard.created_at, Hazard.id, cursor, limit))).scalars())
+        return page_of(rows, limit, hazard_out)
+
+    def filtered(self, filters: HazardFilters) -> Select[Any]:
+        """The hazards in the caller's scope that match the list's filters: GET /hazards and the exports read this."""
+        enterprise_id, status, level, topic, overdue = filters
         query = scope.readable(self.actor, Hazard)
         if enterprise_id:
             query = query.where(col(Hazard.enterprise_id) == enterprise_id)
@@ -194,8 +204,7 @@ class HazardService:
         if overdue is not None:
             late = (col(Hazard.status) == S.rectifying) & (col(Hazard.deadline) < now())
             query = query.where(late if overdue else ~late)
-        rows = list((await self.session.execute(keyset(query, Hazard.created_at, Hazard.id, cursor, limit))).scalars())
-        return page_of(rows, limit, hazard_out)
+        return query
 
     async def due_lookbacks(self, cursor: str | None, limit: int) -> Page[HazardOut]:
         query = scope.readable(self.actor, Hazard).where(col(Hazard.status) == S.closed, col(Hazard.lookback_due_at) <= now())

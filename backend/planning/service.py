@@ -30,6 +30,7 @@ from backend.errors import Conflict, ErrorCode, Forbidden, ValidationFailed
 from backend.hazards.models import Hazard
 from backend.idempotency import ensure_same, find_retry, fingerprint
 from backend.inspections.models import Inspection
+from backend.integration.outbox import EventName, emit_all
 from backend.pagination import Page, check_limit, decode_cursor, encode_cursor, keyset, page_of
 from backend.planning import draw as drawing
 from backend.planning.models import Draw, EnterpriseClassification, InspectorConflict, Plan, Task, TaskInspector
@@ -101,6 +102,10 @@ def due_dates(start: date, end: date, visits: int) -> list[datetime]:
     """The end of each of `visits` equal parts of the period (the last one its last day), in the agencies' zone."""
     days = (end - start).days + 1
     return [end_of_local_day(start + timedelta(days=max(1, v * days // visits) - 1)) for v in range(1, visits + 1)]
+
+
+# what a `task.assigned` webhook carries: the task as GET /tasks shows it
+TASK_EVENT_FIELDS = ("id", "plan_id", "draw_id", "enterprise_id", "topic", "inspector_ids", "due_by", "status")
 
 
 class PlanningService:
@@ -472,6 +477,8 @@ class PlanningService:
         for table, rows in (("task", tasks), ("task_inspector", members), ("change_log", feed)):
             for start in range(0, len(rows), 5000):
                 await self.session.execute(insert(SQLModel.metadata.tables[table]), rows[start : start + 5000])
+        assigned = [(task["id"], {"task": {k: task[k] for k in TASK_EVENT_FIELDS}}) for task in tasks]
+        await emit_all(self.session, EventName.task_assigned, assigned)
 
     async def _first_topics(self, enterprise_ids: Sequence[str]) -> dict[str, str]:
         query = (
