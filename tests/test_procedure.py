@@ -5,15 +5,23 @@ deadlines and the overdue list, the 加处罚款 arithmetic, and the documents a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from sqlalchemy import func, select, update
 
 from backend.clock import local_date, working_day_after
 from backend.enforcement.models import Case, CaseEvent, CasePayment, CaseRecord, CaseStatement
 from backend.enforcement.penalties import surcharge
+from backend.migrations import upgrade
+from backend.settings import Settings
+from tests.conftest import serving
 from tests.helpers import World, assert_problem, ok, upload
 from tests.media import jpeg
 from tests.test_enforcement import FACTS, open_case, pdf_text, record, submitted_inspection
@@ -378,3 +386,22 @@ async def test_the_admin_creates_leaders_of_an_agency(world: World) -> None:
     created = await world.post("admin", "/api/v1/users", {**leader, "agency_id": str(world.agencies["district_a"].id)})
     assert created.status_code == 201 and created.json()["role"] == "leader", created.text
     assert_problem(await world.post("inspector_a1", "/api/v1/users", {**leader, "username": "leader_x"}), 403)
+
+
+@pytest.fixture
+async def sqlite_world(settings: Settings, tmp_path: Path) -> AsyncIterator[World]:
+    """The same app on an embedded SQLite database of its own (migrated as `safety serve` does), with its own World:
+    the procedure is walked on both databases the product supports in one run, whichever the suite runs on."""
+    url = f"sqlite:///{tmp_path / 'procedure.db'}"
+    await asyncio.to_thread(upgrade, url)  # Alembic runs its own event loop
+    async with serving(dataclasses.replace(settings, database_url=url)) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as client:
+            yield await World.build(client, app)
+        await app.state.engine.dispose()
+
+
+async def test_both_walks_on_sqlite_too(sqlite_world: World) -> None:
+    assert sqlite_world.app.state.engine.dialect.name == "sqlite"
+    await test_a_major_case_with_fines_on_the_enterprise_and_its_principal_from_opening_to_closing(sqlite_world)
+    await test_a_minor_case_without_hearing_to_closing(sqlite_world)
