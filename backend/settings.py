@@ -25,6 +25,12 @@ ARGON2_TIME_COST = 2
 ARGON2_MEMORY_KIB = 19 * 1024
 ARGON2_PARALLELISM = 1
 
+# The font the PDFs embed (a subset of it: only the glyphs a document uses), so any reader shows them. WenQuanYi Micro
+# Hei from Debian's fonts-wqy-microhei (Apache-2.0 or GPLv3 with the font-embedding exception): a glyf-based TrueType
+# collection with Chinese (GB 18030's common characters), Latin, digits and full-width punctuation. `./run.sh`
+# installs it when it is missing.
+DEFAULT_PDF_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+
 
 def cpu_count() -> int:
     """CPUs this process may run on (its affinity, where the platform tells)."""
@@ -111,6 +117,9 @@ class Settings:
     database_connect_timeout: float = 5.0
     # The `Retry-After` of a 503 answered while the database or the object store is unavailable.
     retry_after_seconds: int = 5
+    # A TrueType font (.ttf, or a .ttc with the index of the face to use) with Chinese glyphs, embedded in every PDF.
+    pdf_font_path: Path = DEFAULT_PDF_FONT
+    pdf_font_index: int = 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -156,6 +165,8 @@ class Settings:
             s3_attempts=max(1, int(_env("S3_ATTEMPTS", "2"))),
             database_connect_timeout=float(_env("DATABASE_CONNECT_TIMEOUT", "5")),
             retry_after_seconds=int(_env("RETRY_AFTER_SECONDS", "5")),
+            pdf_font_path=Path(_env("PDF_FONT_PATH", str(DEFAULT_PDF_FONT))),
+            pdf_font_index=int(_env("PDF_FONT_INDEX", "0")),
         )
 
 
