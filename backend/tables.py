@@ -10,6 +10,7 @@ from backend.enforcement.models import (
     CaseRecord,
     Decision,
     DocumentCounter,
+    DocumentDelivery,
     IssuedDocument,
     LegalReview,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "ChecklistItem",
     "Decision",
     "DocumentCounter",
+    "DocumentDelivery",
     "Enterprise",
     "EnterpriseTopic",
     "Evidence",

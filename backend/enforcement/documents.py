@@ -42,7 +42,9 @@ def use_font(path: Path, index: int = 0) -> None:
     """Register the TrueType font every PDF embeds (the face `index` of a .ttc collection). Raises RuntimeError, naming
     the setting and the package to install, when the file is missing, is no TrueType font reportlab can embed (a
     CFF-based .otf is not), or lacks Chinese glyphs (the documents would show empty boxes)."""
-    hint = "install it (Debian: apt-get install fonts-wqy-microhei; ./run.sh does) or set PDF_FONT_PATH to a TrueType font with Chinese glyphs"
+    hint = (
+        "install it (Debian: apt-get install fonts-wqy-microhei; ./run.sh does) or set PDF_FONT_PATH to a TrueType font with Chinese glyphs"
+    )
     if not path.is_file():
         raise RuntimeError(f"PDF_FONT_PATH: the font {path} was not found: {hint}")
     try:
@@ -53,6 +55,7 @@ def use_font(path: Path, index: int = 0) -> None:
     if lacking:
         raise RuntimeError(f"PDF_FONT_PATH: {path} has no glyphs for {''.join(lacking)}; {hint}")
     pdfmetrics.registerFont(font)
+
 
 _BODY = ParagraphStyle("body", fontName=FONT, fontSize=11.5, leading=19, wordWrap="CJK", firstLineIndent=0)
 _TITLE = ParagraphStyle("title", parent=_BODY, fontSize=20, leading=30, alignment=TA_CENTER, spaceAfter=4)

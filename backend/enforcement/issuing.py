@@ -6,111 +6,75 @@ The PDF is kept in the database with its row (documents issued before that was s
 
 from __future__ import annotations
 
-import hashlib
-import threading
 import uuid
 from typing import Any
 
-import anyio.to_thread
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlmodel import col
 
 from backend import audit
-from backend.accounts.models import Agency, Enterprise, User
-from backend.clock import now
-from backend.db import upsert_into
+from backend.accounts.models import User
 from backend.enforcement.discretion import discretion_table
-from backend.enforcement.documents import TITLES, DocumentContent, chinese_date, document_number, render
-from backend.enforcement.models import Case, CaseHandler, DocumentCounter, IssuedDocument
+from backend.enforcement.documents import TITLES, DocumentContent
+from backend.enforcement.models import Case, CaseHandler, IssuedDocument
 from backend.enforcement.records import RecordService
+from backend.enforcement.register import first_issued, issue, numbered_content, pdf_of
 from backend.enforcement.service import CaseAccess
 from backend.errors import Conflict, ErrorCode
-from backend.hazards.models import Hazard
 from backend.idempotency import fingerprint
-from backend.inspections.models import Inspection, InspectionInspector, InspectionResult
-from backend.unit_of_work import end_reads, flush
-from backend.vocabulary import InspectionStatus, Role
-
-_RENDERING = threading.Lock()
-
-
-def _render_alone(content: DocumentContent) -> bytes:
-    """reportlab keeps module-level state and does not promise thread safety: one PDF at a time (they are rare)."""
-    with _RENDERING:
-        return render(content)
+from backend.inspections.documents import INSPECTION_DOCUMENTS, InspectionDocuments, submitted
+from backend.inspections.models import Inspection
+from backend.unit_of_work import flush
+from backend.vocabulary import Role
 
 
 class DocumentIssuer(CaseAccess):
     async def document(self, case_id: uuid.UUID, doc_type: str) -> tuple[IssuedDocument, bytes]:
-        await self._case(case_id)
-        issued = await self._issued(case_id, doc_type)
+        case = await self._case(case_id)
+        issued = await self._issued(case, doc_type)
         if issued is None:
             if doc_type == "penalty_decision":
                 raise Conflict("the penalty decision is issued when the case is decided", code=ErrorCode.NOT_DECIDED)
             if self.actor.role != Role.inspector or self.actor.user_id not in await self._handler_ids(case_id):
                 raise Conflict(f"{TITLES[doc_type]} has not been issued yet; a handler issues it", code=ErrorCode.DOCUMENT_NOT_ISSUED)
-            issued = await self.issue(await self._as_handler(case_id), doc_type)
-            await flush(self.session)
-        if issued.pdf is not None:
-            return issued, issued.pdf
-        # Issued before PDFs were kept in the database: read from the store, with no transaction open.
-        assert issued.object_key is not None
-        await end_reads(self.session)
-        return issued, await self.store.get_bytes(issued.object_key)
+            case = await self._as_handler(case_id)
+            issued = await self._issued(case, doc_type)  # issued meanwhile, while this request waited for the lock
+            if issued is None:
+                issued = await self.issue(case, doc_type)
+                await flush(self.session)
+        return issued, await pdf_of(self.session, self.store, issued)
 
-    async def _issued(self, case_id: uuid.UUID, doc_type: str) -> IssuedDocument | None:
-        query = select(IssuedDocument).where(col(IssuedDocument.case_id) == case_id, col(IssuedDocument.type) == doc_type)
-        return (await self.session.execute(query)).scalar_one_or_none()
+    async def _issued(self, case: Case, doc_type: str) -> IssuedDocument | None:
+        """The case's document; for the inspection's documents, also one its inspection issued (one 文号 each)."""
+        owner = col(IssuedDocument.case_id) == case.id
+        if doc_type in INSPECTION_DOCUMENTS and case.inspection_id is not None:
+            owner = or_(owner, col(IssuedDocument.inspection_id) == case.inspection_id)
+        return await first_issued(self.session, doc_type, owner)
 
     async def issue(self, case: Case, doc_type: str) -> IssuedDocument:
         """Number and render the PDF once and keep it with its row; its sha256 goes into the hash chain. No store call:
         the caller holds the case row locked. Rendering (reportlab, CPU work) runs in a worker thread."""
-        content = await self._document_content(case, doc_type)
-        pdf = await anyio.to_thread.run_sync(_render_alone, content)
-        sha = hashlib.sha256(pdf).hexdigest()
         assert self.actor.user_id is not None  # documents are issued by a case's handlers, never by a system actor
-        issued = IssuedDocument(
-            case_id=case.id, type=doc_type, number=content.number, sha256=sha, size=len(pdf), pdf=pdf, issued_by=self.actor.user_id
-        )
-        self.session.add(issued)
+        if doc_type in INSPECTION_DOCUMENTS:
+            inspection = submitted(await self.session.get(Inspection, case.inspection_id) if case.inspection_id else None)
+            documents = InspectionDocuments(self.session, self.actor, self.store, self.settings)
+            issued = await documents.issue(inspection, doc_type, case_id=case.id, agency_id=case.agency_id)
+        else:
+            issued = await issue(self.session, await self._document_content(case, doc_type), issued_by=self.actor.user_id, case_id=case.id)
+            done = {"type": doc_type, "number": issued.number, "sha256": issued.sha256}
+            audit.record(self.session, self.actor, "case.document", "case", case.id, done)
         RecordService(self.session, self.actor, self.store, self.settings).append(
             case,
             kind="note",
-            occurred_at=content.issued_at,
+            occurred_at=issued.issued_at,
             evidence=[],
-            description=f"签发《{TITLES[doc_type]}》{content.number}，PDF sha256 {sha}",
-            client_fingerprint=fingerprint({"document": doc_type, "sha256": sha}),
-        )
-        audit.record(
-            self.session, self.actor, "case.document", "case", case.id, {"type": doc_type, "number": content.number, "sha256": sha}
+            description=f"签发《{TITLES[doc_type]}》{issued.number}，PDF sha256 {issued.sha256}",
+            client_fingerprint=fingerprint({"document": doc_type, "sha256": issued.sha256}),
         )
         return issued
 
-    async def _next_number(self, agency_id: uuid.UUID, doc_type: str, year: int) -> int:
-        statement = (
-            upsert_into(self.session.get_bind().dialect.name, DocumentCounter)
-            .values(agency_id=agency_id, year=year, type=doc_type, last=1)
-            .on_conflict_do_update(index_elements=["agency_id", "year", "type"], set_={"last": col(DocumentCounter.last) + 1})
-            .returning(col(DocumentCounter.last))
-        )
-        return (await self.session.execute(statement)).scalar_one()
-
     async def _document_content(self, case: Case, doc_type: str) -> DocumentContent:
-        enterprise = await self.session.get(Enterprise, case.enterprise_id)
-        agency = await self.session.get(Agency, case.agency_id)
-        assert enterprise is not None and agency is not None
-        issued_at = now()
-        number = document_number(agency.name, doc_type, issued_at.year, await self._next_number(agency.id, doc_type, issued_at.year))
-        content = DocumentContent(
-            type=doc_type,
-            number=number,
-            agency_name=agency.name,
-            enterprise_name=enterprise.name,
-            credit_code=enterprise.credit_code,
-            address=enterprise.address,
-            principal=enterprise.principal,
-            issued_at=issued_at,
-        )
+        content = await numbered_content(self.session, doc_type, case.agency_id, case.enterprise_id)
         handlers = (
             await self.session.execute(
                 select(col(User.display_name), col(CaseHandler.certificate_no))
@@ -119,67 +83,17 @@ class DocumentIssuer(CaseAccess):
             )
         ).all()
         content.lines.append(("执法人员及执法证号", "、".join(f"{name}（{cert}）" for name, cert in handlers)))
-        if doc_type == "penalty_decision":
-            decision = await self._latest_decision(case.id)
-            if decision is None:
-                raise Conflict("draft the decision first", code=ErrorCode.DECISION_REQUIRED)
-            content.sections = [
-                ("违法事实：", [decision.facts]),
-                ("处罚理由及依据：", [decision.reasoning]),
-                ("行政处罚：", [self._measure_text(m) for m in decision.measures]),
-                ("履行方式和期限：", ["罚款自收到本决定书之日起十五日内缴纳（《中华人民共和国行政处罚法》第六十七条）。"]),
-                ("救济途径：", ["如不服本决定，可以依法申请行政复议或者提起行政诉讼。"]),
-            ]
-            return content
-        inspection = await self._inspection_of(case)
-        if doc_type == "inspection_record":
-            team = (
-                await self.session.execute(
-                    select(col(User.display_name), col(InspectionInspector.certificate_no))
-                    .join(InspectionInspector, col(InspectionInspector.user_id) == col(User.id))
-                    .where(col(InspectionInspector.inspection_id) == inspection.id)
-                )
-            ).all()
-            results = list(
-                (await self.session.execute(select(InspectionResult).where(col(InspectionResult.inspection_id) == inspection.id))).scalars()
-            )
-            findings = [f"{r.item_code}：{(r.hazard or {}).get('description', '')}" for r in results if r.outcome == "hazard"]
-            content.lines += [
-                ("检查时间", f"{chinese_date(inspection.started_at or inspection.created_at)}"),
-                ("检查人员", "、".join(f"{name}（{cert or '—'}）" for name, cert in team)),
-                ("在场人员", "、".join(f"{a['name']}" for a in inspection.attendees) or "—"),
-            ]
-            content.sections = [
-                ("检查情况：", [f"共检查 {len(results)} 项，发现隐患 {len(findings)} 项。"]),
-                ("发现的问题：", findings or ["未发现问题。"]),
-                ("交流反馈：", [inspection.feedback or "—"]),
-            ]
-            return content
-        hazards = list(
-            (
-                await self.session.execute(select(Hazard).where(col(Hazard.inspection_id) == inspection.id).order_by(col(Hazard.item_code)))
-            ).scalars()
-        )
-        if not hazards:
-            raise Conflict("the inspection found no hazard to order rectified", code=ErrorCode.DOCUMENT_UNAVAILABLE)
+        decision = await self._latest_decision(case.id)
+        if decision is None:
+            raise Conflict("draft the decision first", code=ErrorCode.DECISION_REQUIRED)
         content.sections = [
-            (
-                "经查，你单位存在下列事故隐患：",
-                [
-                    f"{n}. {h.description}（{'重大' if h.level == 'major' else '一般'}事故隐患；"
-                    f"整改期限：{chinese_date(h.deadline) if h.deadline else '立即'}）"
-                    for n, h in enumerate(hazards, start=1)
-                ],
-            ),
-            ("整改要求：", ["依据《中华人民共和国安全生产法》第六十五条，责令你单位在上述期限内整改完毕，并将整改情况书面报告。"]),
+            ("违法事实：", [decision.facts]),
+            ("处罚理由及依据：", [decision.reasoning]),
+            ("行政处罚：", [self._measure_text(m) for m in decision.measures]),
+            ("履行方式和期限：", ["罚款自收到本决定书之日起十五日内缴纳（《中华人民共和国行政处罚法》第六十七条）。"]),
+            ("救济途径：", ["如不服本决定，可以依法申请行政复议或者提起行政诉讼。"]),
         ]
         return content
-
-    async def _inspection_of(self, case: Case) -> Inspection:
-        inspection = await self.session.get(Inspection, case.inspection_id) if case.inspection_id else None
-        if inspection is None or inspection.status != InspectionStatus.submitted:
-            raise Conflict("this document is made from the case's submitted inspection", code=ErrorCode.DOCUMENT_UNAVAILABLE)
-        return inspection
 
     @staticmethod
     def _measure_text(measure: dict[str, Any]) -> str:

@@ -113,3 +113,37 @@ class SubmitOut(Output):
     id: uuid.UUID
     status: InspectionStatus
     hazard_ids: list[uuid.UUID]
+
+
+InspectionDocumentType = Literal["inspection_record", "rectification_order"]
+# 送达方式: 直接送达、留置送达、邮寄送达、电子送达（当事人同意并签订确认书，行政处罚法第六十一条第二款）、公告送达
+DeliveryMethod = Literal["direct", "left", "mail", "electronic", "announcement"]
+
+
+class DeliveryIn(Input):
+    id: uuid.UUID | None = Field(default=None, description="client-generated id; a retry with the same id returns the same record")
+    document: InspectionDocumentType = Field(description="which of the inspection's issued documents was delivered")
+    method: DeliveryMethod
+    delivered_at: Instant = Field(description=f"when it was delivered, {INSTANT_RANGE}")
+    recipient: Line = Field(min_length=1, max_length=100, description="who received it (signed the 送达回执)")
+    evidence_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=20, description="the inspection's evidence proving it: the signed receipt, a postal slip"
+    )
+
+
+class EvidenceHash(Output):
+    id: uuid.UUID
+    sha256: str
+
+
+class DeliveryOut(Output):
+    id: uuid.UUID
+    inspection_id: uuid.UUID | None
+    document: InspectionDocumentType
+    document_number: str
+    method: DeliveryMethod
+    delivered_at: datetime
+    recipient: str
+    evidence: list[EvidenceHash]
+    recorded_by: uuid.UUID
+    recorded_at: datetime
