@@ -17,6 +17,7 @@ from backend.enforcement.discretion import search
 from backend.enforcement.issuing import DocumentIssuer
 from backend.enforcement.publication import public_decisions
 from backend.enforcement.records import RecordService, record_out
+from backend.enforcement.register import pdf_response
 from backend.enforcement.schemas import (
     CaseIn,
     CaseOut,
@@ -34,7 +35,6 @@ from backend.enforcement.schemas import (
     VerifyOut,
 )
 from backend.enforcement.service import CaseAccess, CaseService, decision_out
-from backend.http import content_disposition, header_value
 from backend.pagination import DEFAULT_LIMIT, Cursor, Page
 from backend.vocabulary import CaseStatus, Role
 
@@ -159,16 +159,7 @@ class CaseController(Controller):
     async def document(
         self, case_id: FromPath[uuid.UUID], doc_type: FromPath[DocumentType], documents: NamedDependency[DocumentIssuer]
     ) -> Response[bytes]:
-        issued, pdf = await documents.document(case_id, doc_type)
-        return Response(
-            pdf,
-            media_type="application/pdf",
-            headers={
-                "X-Document-Number": header_value(issued.number),
-                "X-Content-SHA256": issued.sha256,
-                "Content-Disposition": content_disposition(f"{doc_type}.pdf", inline=True),
-            },
-        )
+        return pdf_response(*await documents.document(case_id, doc_type))
 
     @get("/{case_id:uuid}", summary="The case with its decision, reviews, history and documents")
     async def get(self, case_id: FromPath[uuid.UUID], cases: NamedDependency[CaseService]) -> CaseOut:

@@ -11,7 +11,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -175,7 +175,8 @@ class InspectionDocuments:
 
     async def deliver(self, inspection_id: uuid.UUID, data: DeliveryIn) -> tuple[DeliveryOut, bool]:
         """Record a delivery (送达) of an issued document of the inspection; a retry with the same id and content
-        returns the first record."""
+        returns the first record. The proof is evidence of the inspection or of a hazard it found (a submitted
+        inspection takes no new evidence: a receipt signed afterwards is uploaded to the hazard it orders fixed)."""
         delivery_id = data.id or uuid.uuid4()
         digest = fingerprint(
             {
@@ -207,7 +208,13 @@ class InspectionDocuments:
             Evidence,
             data.evidence_ids,
             field="evidence_ids",
-            where=[Evidence.inspection_id == inspection.id, Evidence.status == EvidenceStatus.stored],
+            where=[
+                or_(
+                    col(Evidence.inspection_id) == inspection.id,
+                    col(Evidence.hazard_id).in_(select(col(Hazard.id)).where(col(Hazard.inspection_id) == inspection.id)),
+                ),
+                Evidence.status == EvidenceStatus.stored,
+            ],
         )
         assert self.actor.user_id is not None
         delivery = DocumentDelivery(
