@@ -70,6 +70,7 @@ class ErrorCode(StrEnum):
     DECISION_DEADLINE_PASSED = "decision_deadline_passed"
     NOT_DECIDED = "not_decided"
     DOCUMENT_UNAVAILABLE = "document_unavailable"
+    EVIDENCE_MISSING = "evidence_missing"
     # 413
     PAYLOAD_TOO_LARGE = "payload_too_large"
     FILE_TOO_LARGE = "file_too_large"
@@ -243,8 +244,14 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     E.DOCUMENT_UNAVAILABLE: ErrorSpec(
         409,
         "Document unavailable",
-        "The case lacks what this document is made from (a submitted inspection, or hazards to order rectified); this "
-        "document cannot be made for it.",
+        "The case, inspection or hazard has not reached what this document is made from (a submitted inspection, "
+        "hazards to order rectified, a review by the agency); ask again once it has.",
+    ),
+    E.EVIDENCE_MISSING: ErrorSpec(
+        409,
+        "Evidence missing from the store",
+        "Evidence originals of the case are missing from the object store (`missing` lists them with their object "
+        "keys), so no complete case file can be made; restore them from a backup, then ask again.",
     ),
     E.PAYLOAD_TOO_LARGE: ErrorSpec(
         413,

@@ -8,10 +8,12 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import Actor
 from backend.auth import requires_role
+from backend.enforcement.case_file import CaseFileService, stream_zip
 from backend.enforcement.decisions import DecisionService
 from backend.enforcement.discretion import search
 from backend.enforcement.issuing import DocumentIssuer
@@ -35,6 +37,7 @@ from backend.enforcement.schemas import (
     VerifyOut,
 )
 from backend.enforcement.service import CaseAccess, CaseService, decision_out
+from backend.http import content_disposition
 from backend.pagination import DEFAULT_LIMIT, Cursor, Page
 from backend.vocabulary import CaseStatus, Role
 
@@ -58,6 +61,7 @@ class CaseController(Controller):
         "records": _provider(RecordService),
         "decisions": _provider(DecisionService),
         "documents": _provider(DocumentIssuer),
+        "files": _provider(CaseFileService),
     }
 
     @post("/", guards=HANDLERS, summary="立案: open a case with at least two certified handlers")
@@ -160,6 +164,20 @@ class CaseController(Controller):
         self, case_id: FromPath[uuid.UUID], doc_type: FromPath[DocumentType], documents: NamedDependency[DocumentIssuer]
     ) -> Response[bytes]:
         return pdf_response(*await documents.document(case_id, doc_type))
+
+    @get(
+        "/{case_id:uuid}/file",
+        media_type="application/zip",
+        opt={"problem_statuses": [409]},  # evidence_missing: originals missing from the store, checked before any byte is sent
+        summary="The case file (案卷) as a streamed ZIP: 案卷.pdf, the issued documents, the evidence originals, manifest.json",
+    )
+    async def file(self, case_id: FromPath[uuid.UUID], files: NamedDependency[CaseFileService], request: Request[Any, Any, Any]) -> Stream:
+        case_file = await files.prepare(case_id)
+        return Stream(
+            stream_zip(request.app.state.store, case_file),
+            media_type="application/zip",
+            headers={"Content-Disposition": content_disposition(f"案卷-{case_id}.zip", inline=False)},
+        )
 
     @get("/{case_id:uuid}", summary="The case with its decision, reviews, history and documents")
     async def get(self, case_id: FromPath[uuid.UUID], cases: NamedDependency[CaseService]) -> CaseOut:

@@ -1,0 +1,410 @@
+"""The case file (案卷) as one ZIP, streamed: `案卷.pdf` (cover, 卷内目录, every document issued for the case, the
+record chain with its hashes and the list of evidence), each issued PDF as it was issued under `documents/`, every
+evidence original under `evidence/`, and `manifest.json` with the sha256 and size of every file and the chain head.
+
+Memory stays bounded whatever the evidence weighs: the originals are read from the store a chunk at a time (the next
+chunk is already being read while one is hashed and written), each chunk goes into the ZIP stored as it is (photos
+and videos do not compress) and out to the client before the next, and the client's pace holds the reading back
+(the server waits for the socket to drain). Hashing and the ZIP's CRC run in worker threads, never on the event loop.
+
+Before the first byte is sent, every original is looked up in the store: a missing one is `409 evidence_missing`
+naming them all, never a ZIP cut short. The manifest comes last, with the digests of the bytes actually sent."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import mimetypes
+import uuid
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+from xml.sax.saxutils import escape
+
+import anyio
+import anyio.to_thread
+from pypdf import PdfReader, PdfWriter
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from sqlalchemy import or_, select
+from sqlmodel import col
+
+from backend.accounts.models import Agency, Enterprise
+from backend.clock import agency_zone, now
+from backend.enforcement.documents import FONT, TITLES, chinese_date
+from backend.enforcement.models import Case, CaseRecord, IssuedDocument
+from backend.enforcement.register import pdf_of, run_alone
+from backend.enforcement.service import CaseAccess
+from backend.errors import Conflict, ErrorCode
+from backend.evidence.models import Evidence
+from backend.storage import ObjectStore
+from backend.unit_of_work import end_reads
+from backend.vocabulary import EvidenceStatus
+
+VOLUME = "案卷.pdf"
+MANIFEST = "manifest.json"
+CHUNK = 1 << 20  # bytes read from the store at a time
+STAT_AT_ONCE = 8  # evidence objects looked up in the store at once before streaming
+STATUS_NAMES = {
+    "open": "已立案",
+    "decision_draft": "拟定处罚决定",
+    "legal_review": "法制审核中",
+    "approved": "法制审核通过",
+    "decided": "已作出处罚决定",
+}
+RECORD_KINDS = {
+    "notice": "执法告知",
+    "onsite_check": "现场检查",
+    "feedback": "交流反馈",
+    "interview": "询问",
+    "sampling": "抽样取证",
+    "measure": "现场处理措施",
+    "delivery": "送达",
+    "note": "记录",
+}
+
+
+@dataclass
+class Member:
+    """One file of the ZIP: bytes at hand, or an evidence original read from the store."""
+
+    path: str
+    at: datetime
+    data: bytes | None = None
+    object_key: str | None = None
+    size: int = 0
+
+
+@dataclass
+class CaseFile:
+    case_id: uuid.UUID
+    chain_head: str
+    chain_length: int
+    members: list[Member] = field(default_factory=list)
+
+
+@dataclass
+class VolumeFacts:
+    """What 案卷.pdf shows, read from the database before any store call."""
+
+    case: Case
+    agency_name: str
+    enterprise_name: str
+    credit_code: str
+    documents: list[tuple[IssuedDocument, bytes]]
+    records: list[CaseRecord]
+    evidence: list[tuple[str, Evidence]]  # path in the ZIP, record
+
+
+def _extension(content_type: str) -> str:
+    guessed = mimetypes.guess_extension(content_type.split(";", maxsplit=1)[0].strip()) or ".bin"
+    return {".jpe": ".jpg", ".jpeg": ".jpg"}.get(guessed, guessed)
+
+
+class CaseFileService(CaseAccess):
+    async def prepare(self, case_id: uuid.UUID) -> CaseFile:
+        """Everything the ZIP needs but the evidence bytes: read, checked against the store, 案卷.pdf rendered."""
+        case = await self._case(case_id)
+        records = list(
+            (
+                await self.session.execute(select(CaseRecord).where(col(CaseRecord.case_id) == case.id).order_by(col(CaseRecord.seq)))
+            ).scalars()
+        )
+        owners = [col(IssuedDocument.case_id) == case.id]
+        if case.inspection_id is not None:  # the inspection's documents are the case's too (one 文号 each)
+            owners.append(col(IssuedDocument.inspection_id) == case.inspection_id)
+        documents = list(
+            (await self.session.execute(select(IssuedDocument).where(or_(*owners)).order_by(col(IssuedDocument.issued_at)))).scalars()
+        )
+        evidence = list(
+            (
+                await self.session.execute(
+                    select(Evidence)
+                    .where(col(Evidence.case_id) == case.id, col(Evidence.status) == EvidenceStatus.stored)
+                    .order_by(col(Evidence.created_at), col(Evidence.id))
+                )
+            ).scalars()
+        )
+        enterprise = await self.session.get(Enterprise, case.enterprise_id)
+        agency = await self.session.get(Agency, case.agency_id)
+        assert enterprise is not None and agency is not None
+        await end_reads(self.session)  # no transaction open while the store is asked
+
+        await self._all_in_store(evidence)
+        issued = [(d, await pdf_of(self.session, self.store, d)) for d in documents]
+        named = [(f"evidence/{n:03d}-{e.id}{_extension(e.content_type)}", e) for n, e in enumerate(evidence, start=1)]
+        facts = VolumeFacts(case, agency.name, enterprise.name, enterprise.credit_code, issued, records, named)
+        volume = await anyio.to_thread.run_sync(run_alone, build_volume, facts)
+
+        at = now()
+        members = [Member(VOLUME, at, data=volume)]
+        members += [
+            Member(f"documents/{n:02d}-{TITLES.get(d.type, d.type)}.pdf", d.issued_at, data=pdf)
+            for n, (d, pdf) in enumerate(issued, start=1)
+        ]
+        members += [Member(path, e.created_at, object_key=e.object_key, size=e.size) for path, e in named]
+        return CaseFile(case_id=case.id, chain_head=case.head_hash, chain_length=case.record_count, members=members)
+
+    async def _all_in_store(self, evidence: list[Evidence]) -> None:
+        """409 evidence_missing naming every original the store lacks."""
+        missing: list[dict[str, str]] = []
+        limiter = anyio.Semaphore(STAT_AT_ONCE)
+
+        async def look(item: Evidence) -> None:
+            async with limiter:
+                if await self.store.stat(item.object_key) is None:
+                    missing.append({"evidence_id": str(item.id), "object_key": item.object_key})
+
+        async with anyio.create_task_group() as group:
+            for item in evidence:
+                group.start_soon(look, item)
+        if missing:
+            missing.sort(key=lambda m: m["evidence_id"])
+            shown = ", ".join(f"{m['evidence_id']} ({m['object_key']})" for m in missing)
+            raise Conflict(
+                f"{len(missing)} evidence originals of the case are missing from the object store: {shown}",
+                code=ErrorCode.EVIDENCE_MISSING,
+                missing=missing,
+            )
+
+
+# --- the ZIP, streamed ----------------------------------------------------------------------------------------
+
+
+class _Outbox(io.RawIOBase):
+    """Where zipfile writes: it keeps what was written until taken, and counts the position. Not seekable, so
+    zipfile writes each member's sizes and CRC after its data (a data descriptor) instead of seeking back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[bytes] = []
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        part = data if isinstance(data, bytes) else bytes(data)
+        self._parts.append(part)
+        self._position += len(part)
+        return len(part)
+
+    def tell(self) -> int:
+        return self._position
+
+    def take(self) -> list[bytes]:
+        parts, self._parts = self._parts, []
+        return parts
+
+
+def _zip_time(at: datetime) -> tuple[int, int, int, int, int, int]:
+    local = at.astimezone(agency_zone())
+    return (max(local.year, 1980), local.month, local.day, local.hour, local.minute, local.second)
+
+
+async def _read_ahead(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The chunks of `chunks`, the next one already being read while the caller works on the current one."""
+    iterator = aiter(chunks)
+    pending: asyncio.Future[bytes] = asyncio.ensure_future(anext(iterator))
+    try:
+        while True:
+            try:
+                chunk = await pending
+            except StopAsyncIteration:
+                return
+            pending = asyncio.ensure_future(anext(iterator))
+            yield chunk
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with _suppressed():
+                await pending
+        await iterator.aclose()  # type: ignore[attr-defined]
+
+
+class _suppressed:
+    """Swallow what a cancelled read-ahead ends with (its cancellation, or the store's error) while cleaning up."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return True
+
+
+async def stream_zip(store: ObjectStore, case_file: CaseFile) -> AsyncIterator[bytes]:
+    """The ZIP's bytes, member by member; manifest.json last, with what was really sent."""
+    outbox = _Outbox()
+    archive = zipfile.ZipFile(outbox, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+    listed: list[dict[str, Any]] = []
+    for member in case_file.members:
+        info = zipfile.ZipInfo(member.path, _zip_time(member.at))
+        digest = hashlib.sha256()
+        if member.data is not None:
+            digest.update(member.data)
+            archive.writestr(info, member.data)
+            size = len(member.data)
+        else:
+            assert member.object_key is not None
+            info.file_size = member.size  # lets zipfile choose ZIP64 for a large original
+            writer = archive.open(info, "w", force_zip64=member.size > 2**31)
+            size = 0
+            async for chunk in _read_ahead(await store.open(member.object_key, chunk_size=CHUNK)):
+                await anyio.to_thread.run_sync(_hash_and_write, digest, writer, chunk)
+                size += len(chunk)
+                for part in outbox.take():
+                    yield part
+            writer.close()
+        listed.append({"path": member.path, "sha256": digest.hexdigest(), "size": size})
+        for part in outbox.take():
+            yield part
+    manifest = {
+        "case_id": str(case_file.case_id),
+        "chain_head": case_file.chain_head,
+        "chain_length": case_file.chain_length,
+        "generated_at": now().astimezone(agency_zone()).isoformat(),
+        "files": listed,
+    }
+    archive.writestr(zipfile.ZipInfo(MANIFEST, _zip_time(now())), json.dumps(manifest, ensure_ascii=False, indent=2).encode())
+    archive.close()
+    for part in outbox.take():
+        yield part
+
+
+def _hash_and_write(digest: Any, writer: IO[bytes], chunk: bytes) -> None:
+    digest.update(chunk)  # hashlib and zlib release the GIL on large buffers
+    writer.write(chunk)
+
+
+# --- 案卷.pdf ----------------------------------------------------------------------------------------------------
+
+_BODY = ParagraphStyle("case-file-body", fontName=FONT, fontSize=10.5, leading=16, wordWrap="CJK")
+_SMALL = ParagraphStyle("case-file-small", parent=_BODY, fontSize=7.5, leading=10)
+_HASH = ParagraphStyle("case-file-hash", parent=_SMALL, fontSize=6.5, leading=8.5, wordWrap="CJK")
+_HEADING = ParagraphStyle("case-file-heading", parent=_BODY, fontSize=16, leading=26, alignment=1, spaceAfter=8)
+_COVER = ParagraphStyle("case-file-cover", parent=_BODY, fontSize=28, leading=40, alignment=1, spaceBefore=60, spaceAfter=40)
+_COVER_LINE = ParagraphStyle("case-file-cover-line", parent=_BODY, fontSize=13, leading=24)
+_GRID = TableStyle(
+    [
+        ("GRID", (0, 0), (-1, -1), 0.4, colors.black),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.92, 0.92, 0.92)),
+    ]
+)
+
+
+def _p(text: str, style: ParagraphStyle = _BODY) -> Paragraph:
+    return Paragraph(escape(text).replace("\n", "<br/>"), style)
+
+
+def _pdf(story: list[Flowable], title: str) -> bytes:
+    buffer = io.BytesIO()
+    SimpleDocTemplate(
+        buffer, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=18 * mm, bottomMargin=18 * mm, title=title, invariant=1
+    ).build(story)
+    return buffer.getvalue()
+
+
+def _pages(pdf: bytes) -> int:
+    return len(PdfReader(io.BytesIO(pdf)).pages)
+
+
+def _front(facts: VolumeFacts, contents: list[tuple[str, str, str, str]]) -> bytes:
+    """Cover and 卷内目录 (no., title, 文号, date, first page)."""
+    case = facts.case
+    cover: list[Flowable] = [
+        _p(facts.agency_name, _HEADING),
+        _p("行政执法案卷", _COVER),
+        *[
+            _p(f"{label}：{value}", _COVER_LINE)
+            for label, value in (
+                ("案件名称", case.title),
+                ("当事人", facts.enterprise_name),
+                ("统一社会信用代码", facts.credit_code),
+                ("立案日期", chinese_date(case.opened_at)),
+                ("决定日期", chinese_date(case.decided_at) if case.decided_at else "—"),
+                ("案件状态", STATUS_NAMES.get(case.status, case.status)),
+                ("卷内文件", f"文书 {len(facts.documents)} 件，记录 {len(facts.records)} 条，证据 {len(facts.evidence)} 件"),
+                ("记录链头哈希", case.head_hash),
+                ("组卷日期", chinese_date(now())),
+            )
+        ],
+        PageBreak(),
+        _p("卷内目录", _HEADING),
+    ]
+    rows = [[_p(h) for h in ("序号", "文件名称", "文号", "日期", "页号")]]
+    rows += [
+        [_p(str(n)), _p(title), _p(number, _SMALL), _p(day, _SMALL), _p(page)] for n, (title, number, day, page) in enumerate(contents, 1)
+    ]
+    table = Table(rows, colWidths=[12 * mm, 52 * mm, 58 * mm, 34 * mm, 18 * mm], repeatRows=1)
+    table.setStyle(_GRID)
+    return _pdf([*cover, table], f"{case.title} 案卷")
+
+
+def _chain(facts: VolumeFacts) -> bytes:
+    """The record chain, every record with its hashes, and the list of evidence with its digests."""
+    story: list[Flowable] = [
+        _p("执法全过程记录（哈希链）", _HEADING),
+        _p(
+            f"共 {len(facts.records)} 条记录。每条记录的哈希覆盖前一条的哈希、记录内容及所附证据的 sha256；链头：{facts.case.head_hash}",
+            _SMALL,
+        ),
+        Spacer(1, 6),
+    ]
+    rows: list[list[Flowable]] = [[_p(h, _SMALL) for h in ("序号", "类别", "时间", "内容及证据", "前一哈希 / 本条哈希")]]
+    for record in facts.records:
+        evidence = "".join(f"\n证据 {e['id']}\nsha256 {e['sha256']}" for e in record.evidence)
+        at = record.occurred_at.astimezone(agency_zone()).strftime("%Y-%m-%d %H:%M")
+        rows.append(
+            [
+                _p(str(record.seq), _SMALL),
+                _p(RECORD_KINDS.get(record.kind, record.kind), _SMALL),
+                _p(at, _SMALL),
+                _p(record.description + evidence, _SMALL),
+                _p(f"{record.prev_hash}\n{record.hash}", _HASH),
+            ]
+        )
+    table = Table(rows, colWidths=[10 * mm, 18 * mm, 22 * mm, 70 * mm, 54 * mm], repeatRows=1)
+    table.setStyle(_GRID)
+    story += [table, Spacer(1, 12), _p("证据清单", _HEADING)]
+    listed = [[_p(h, _SMALL) for h in ("文件", "类型", "大小（字节）", "sha256")]]
+    listed += [
+        [_p(path, _SMALL), _p(e.content_type, _SMALL), _p(str(e.size), _SMALL), _p(e.sha256 or "", _HASH)] for path, e in facts.evidence
+    ]
+    evidence_table = Table(listed, colWidths=[62 * mm, 26 * mm, 24 * mm, 62 * mm], repeatRows=1)
+    evidence_table.setStyle(_GRID)
+    return _pdf([*story, evidence_table], "执法全过程记录")
+
+
+def build_volume(facts: VolumeFacts) -> bytes:
+    """案卷.pdf: cover, 卷内目录 with page numbers, the issued PDFs as issued, the chain (under the render lock)."""
+    chain = _chain(facts)
+    document_pages = [_pages(pdf) for _, pdf in facts.documents]
+
+    def contents(front_pages: int) -> list[tuple[str, str, str, str]]:
+        page = front_pages + 1
+        out = []
+        for (document, _), pages in zip(facts.documents, document_pages, strict=True):
+            out.append((f"《{TITLES.get(document.type, document.type)}》", document.number, chinese_date(document.issued_at), str(page)))
+            page += pages
+        out.append(("执法全过程记录（哈希链）及证据清单", "—", chinese_date(now()), str(page)))
+        return out
+
+    front = _front(facts, contents(2))
+    front_pages = _pages(front)
+    if front_pages != 2:  # a long table of contents: number again with its real length
+        front = _front(facts, contents(front_pages))
+    writer = PdfWriter()
+    for part in (front, *(pdf for _, pdf in facts.documents), chain):
+        writer.append(PdfReader(io.BytesIO(part)))
+    writer.add_metadata({"/Title": f"{facts.case.title} 案卷", "/Author": facts.agency_name})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
