@@ -557,12 +557,14 @@ def mp4_head() -> bytes:
     return struct.pack(">I", 24) + b"ftypisom" + b"\x00\x00\x02\x00isomiso2"
 
 
-def form_frame(boundary: str, kind: str, inspection_id: str, filename: str, content_type: str) -> tuple[bytes, bytes]:
-    """What goes before and after the file's bytes in a `POST /evidence` multipart body (kind, inspection_id, file)."""
+def form_frame(
+    boundary: str, kind: str, owner_id: str, filename: str, content_type: str, owner: str = "inspection_id"
+) -> tuple[bytes, bytes]:
+    """What goes before and after the file's bytes in a `POST /evidence` multipart body (kind, the owner's id, file)."""
     b = boundary
     preamble = (
         f'--{b}\r\nContent-Disposition: form-data; name="kind"\r\n\r\n{kind}\r\n'
-        f'--{b}\r\nContent-Disposition: form-data; name="inspection_id"\r\n\r\n{inspection_id}\r\n'
+        f'--{b}\r\nContent-Disposition: form-data; name="{owner}"\r\n\r\n{owner_id}\r\n'
         f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
         f"Content-Type: {content_type}\r\n\r\n"
     ).encode()
@@ -593,16 +595,17 @@ def photo_requests(world: World, photos: list[bytes]) -> list[PhotoRequest]:
 
 
 class VideoBody:
-    """A multipart body (kind, inspection_id, then a `size`-byte MP4-looking file) generated chunk by chunk."""
+    """A multipart body (kind, the owner's id, then a `size`-byte MP4-looking file) generated chunk by chunk; videos
+    of other `seed`s differ (the store keeps one object per content)."""
 
-    def __init__(self, inspection_id: str, size: int, chunk: int = MIB) -> None:
+    def __init__(self, owner_id: str, size: int, chunk: int = MIB, *, owner: str = "inspection_id", seed: int = 7) -> None:
         self.boundary = "bench-" + secrets.token_hex(16)
         self.size = size
         self.chunk = chunk
-        self.preamble, self.epilogue = form_frame(self.boundary, "video", inspection_id, "VID_0001.mp4", "video/mp4")
+        self.preamble, self.epilogue = form_frame(self.boundary, "video", owner_id, f"VID_{seed:04d}.mp4", "video/mp4", owner)
         head = mp4_head()
         self.file_head = head + struct.pack(">I", size - len(head)) + b"mdat"  # one mdat box over the rest
-        self.block = random.Random(7).randbytes(chunk)  # incompressible filler, reused
+        self.block = random.Random(seed).randbytes(chunk)  # incompressible filler, reused
         self.sha256 = hashlib.sha256()
 
     @property

@@ -3,12 +3,16 @@ record chain with its hashes and the list of evidence), each issued PDF as it wa
 evidence original under `evidence/`, and `manifest.json` with the sha256 and size of every file and the chain head.
 
 Memory stays bounded whatever the evidence weighs: the originals are read from the store a chunk at a time (the next
-chunk is already being read while one is hashed and written), each chunk goes into the ZIP stored as it is (photos
-and videos do not compress) and out to the client before the next, and the client's pace holds the reading back
-(the server waits for the socket to drain). Hashing and the ZIP's CRC run in worker threads, never on the event loop.
+chunk is already being read while one is written), each chunk goes into the ZIP stored as it is (photos and videos
+do not compress) and out to the client before the next few, and the client's pace holds the reading back (the server
+waits for the socket to drain). The ZIP's CRC runs in worker threads, never on the event loop.
 
-Before the first byte is sent, every original is looked up in the store: a missing one is `409 evidence_missing`
-naming them all, never a ZIP cut short. The manifest comes last, with the digests of the bytes actually sent."""
+The manifest comes last. For the files made here (案卷.pdf, the documents) it gives the sha256 of the bytes sent; for
+an original, the sha256 recorded when it was uploaded, which is also its address in the store (originals/<sha256>)
+and what the chain's records cite: hashing a gigabyte again would cost more CPU than sending it. So a verifier that
+finds an original not matching the manifest has found one altered in the store since (as GET /cases/{id}/verify
+would say). Before the first byte is sent, every original is looked up in the store: a missing one is
+`409 evidence_missing` naming them all, never a ZIP cut short."""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from typing import Any
 from xml.sax.saxutils import escape
 
 import anyio
@@ -50,7 +54,8 @@ from backend.vocabulary import EvidenceStatus
 
 VOLUME = "案卷.pdf"
 MANIFEST = "manifest.json"
-CHUNK = 1 << 20  # bytes read from the store at a time
+CHUNK = 2 << 20  # bytes read from the store at a time
+QUEUED = 4  # parts made and not yet sent, at most (a part is at most a chunk): with the chunk read ahead, ~12 MiB
 STAT_AT_ONCE = 8  # evidence objects looked up in the store at once before streaming
 STATUS_NAMES = {
     "open": "已立案",
@@ -80,6 +85,7 @@ class Member:
     data: bytes | None = None
     object_key: str | None = None
     size: int = 0
+    sha256: str | None = None  # an original's, recorded at upload
 
 
 @dataclass
@@ -149,7 +155,7 @@ class CaseFileService(CaseAccess):
             Member(f"documents/{n:02d}-{TITLES.get(d.type, d.type)}.pdf", d.issued_at, data=pdf)
             for n, (d, pdf) in enumerate(issued, start=1)
         ]
-        members += [Member(path, e.created_at, object_key=e.object_key, size=e.size) for path, e in named]
+        members += [Member(path, e.created_at, object_key=e.object_key, size=e.size, sha256=e.sha256) for path, e in named]
         return CaseFile(case_id=case.id, chain_head=case.head_hash, chain_length=case.record_count, members=members)
 
     async def _all_in_store(self, evidence: list[Evidence]) -> None:
@@ -240,29 +246,55 @@ class _suppressed:
 
 
 async def stream_zip(store: ObjectStore, case_file: CaseFile) -> AsyncIterator[bytes]:
+    """The ZIP's bytes as they are made. A producer task makes them (reading, hashing, writing the ZIP) while the
+    bytes made before are being sent: at most QUEUED parts wait between the two, so memory stays bounded and neither
+    side waits for the other more than it must."""
+    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=QUEUED)
+    producer = asyncio.ensure_future(_produce(store, case_file, queue))
+    try:
+        while (part := await queue.get()) is not None:
+            if isinstance(part, BaseException):
+                raise part
+            yield part
+    finally:
+        if not producer.done():
+            producer.cancel()
+            with _suppressed():
+                await producer
+
+
+async def _produce(store: ObjectStore, case_file: CaseFile, queue: asyncio.Queue[bytes | BaseException | None]) -> None:
+    try:
+        async for part in _zip_parts(store, case_file):
+            await queue.put(part)
+    except Exception as exc:  # handed to the sender, which raises it: the response ends unfinished, never as a whole ZIP
+        await queue.put(exc)
+        return
+    await queue.put(None)
+
+
+async def _zip_parts(store: ObjectStore, case_file: CaseFile) -> AsyncIterator[bytes]:
     """The ZIP's bytes, member by member; manifest.json last, with what was really sent."""
     outbox = _Outbox()
     archive = zipfile.ZipFile(outbox, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
     listed: list[dict[str, Any]] = []
     for member in case_file.members:
         info = zipfile.ZipInfo(member.path, _zip_time(member.at))
-        digest = hashlib.sha256()
         if member.data is not None:
-            digest.update(member.data)
             archive.writestr(info, member.data)
-            size = len(member.data)
+            size, sha256 = len(member.data), hashlib.sha256(member.data).hexdigest()
         else:
-            assert member.object_key is not None
+            assert member.object_key is not None and member.sha256 is not None
             info.file_size = member.size  # lets zipfile choose ZIP64 for a large original
             writer = archive.open(info, "w", force_zip64=member.size > 2**31)
-            size = 0
+            size, sha256 = 0, member.sha256
             async for chunk in _read_ahead(await store.open(member.object_key, chunk_size=CHUNK)):
-                await anyio.to_thread.run_sync(_hash_and_write, digest, writer, chunk)
+                await anyio.to_thread.run_sync(writer.write, chunk)  # the CRC: zlib releases the GIL on large buffers
                 size += len(chunk)
                 for part in outbox.take():
                     yield part
             writer.close()
-        listed.append({"path": member.path, "sha256": digest.hexdigest(), "size": size})
+        listed.append({"path": member.path, "sha256": sha256, "size": size})
         for part in outbox.take():
             yield part
     manifest = {
@@ -276,11 +308,6 @@ async def stream_zip(store: ObjectStore, case_file: CaseFile) -> AsyncIterator[b
     archive.close()
     for part in outbox.take():
         yield part
-
-
-def _hash_and_write(digest: Any, writer: IO[bytes], chunk: bytes) -> None:
-    digest.update(chunk)  # hashlib and zlib release the GIL on large buffers
-    writer.write(chunk)
 
 
 # --- 案卷.pdf ----------------------------------------------------------------------------------------------------
