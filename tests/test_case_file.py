@@ -10,11 +10,14 @@ import json
 import re
 import uuid
 import zipfile
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+from minio.error import S3Error
 from pypdf import PdfReader
 
+from backend.enforcement.case_file import CaseFile, Member, stream_zip
 from backend.enforcement.models import GENESIS_HASH, CaseRecord
 from backend.enforcement.records import chain_hash, record_content
 from tests.helpers import World, assert_problem, ok, upload
@@ -130,3 +133,28 @@ async def test_only_who_may_read_the_case_gets_its_file(world: World) -> None:
     assert empty.status_code == 200
     manifest = json.loads(zipfile.ZipFile(io.BytesIO(empty.content)).read("manifest.json"))
     assert [f["path"] for f in manifest["files"]] == ["案卷.pdf"] and manifest["chain_length"] == 0
+
+
+async def test_a_stream_that_fails_midway_never_ends_as_a_zip(world: World) -> None:
+    """The store losing an original after the check: the stream raises (the response ends unfinished), and what was
+    sent before is no readable ZIP; a client that goes away stops the reading."""
+    store = world.app.state.store
+    await store.put_bytes("bench/present", b"x" * (3 << 20), "application/octet-stream")
+    at = datetime.now(UTC)
+    members = [
+        Member("案卷.pdf", at, data=b"%PDF-1.4\n%%EOF\n"),
+        Member("evidence/001-present.bin", at, object_key="bench/present", size=3 << 20, sha256="0" * 64),
+        Member("evidence/002-gone.bin", at, object_key="bench/gone", size=10, sha256="1" * 64),
+    ]
+    sent = bytearray()
+    with pytest.raises(S3Error):
+        async for part in stream_zip(store, CaseFile(uuid.uuid4(), GENESIS_HASH, 0, members)):
+            sent += part
+    assert len(sent) > 3 << 20
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(io.BytesIO(bytes(sent)))
+
+    stream = stream_zip(store, CaseFile(uuid.uuid4(), GENESIS_HASH, 0, members[:2]))
+    first = await anext(stream)
+    assert first.startswith(b"PK")
+    await stream.aclose()  # the client went away: the producer and its read-ahead are stopped

@@ -55,7 +55,8 @@ from backend.vocabulary import EvidenceStatus
 VOLUME = "案卷.pdf"
 MANIFEST = "manifest.json"
 CHUNK = 2 << 20  # bytes read from the store at a time
-QUEUED = 4  # parts made and not yet sent, at most (a part is at most a chunk): with the chunk read ahead, ~12 MiB
+READ_AHEAD = 2  # chunks read from the store and not yet written
+QUEUED = 4  # parts made and not yet sent, at most (a part is at most a chunk): with the chunks read ahead, ~16 MiB
 STAT_AT_ONCE = 8  # evidence objects looked up in the store at once before streaming
 STATUS_NAMES = {
     "open": "已立案",
@@ -215,24 +216,32 @@ def _zip_time(at: datetime) -> tuple[int, int, int, int, int, int]:
     return (max(local.year, 1980), local.month, local.day, local.hour, local.minute, local.second)
 
 
-async def _read_ahead(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The chunks of `chunks`, the next one already being read while the caller works on the current one."""
-    iterator = aiter(chunks)
-    pending: asyncio.Future[bytes] = asyncio.ensure_future(anext(iterator))
+async def _read_ahead(chunks: AsyncIterator[bytes], depth: int = READ_AHEAD) -> AsyncIterator[bytes]:
+    """The chunks of `chunks`, read by a task of their own that keeps up to `depth` chunks ready, so the store is read
+    without a pause while the caller works on what was read before."""
+    ready: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=depth)
+
+    async def read() -> None:
+        try:
+            async for chunk in chunks:
+                await ready.put(chunk)
+        except Exception as exc:
+            await ready.put(exc)
+            return
+        await ready.put(None)
+
+    reader = asyncio.ensure_future(read())
     try:
-        while True:
-            try:
-                chunk = await pending
-            except StopAsyncIteration:
-                return
-            pending = asyncio.ensure_future(anext(iterator))
+        while (chunk := await ready.get()) is not None:
+            if isinstance(chunk, BaseException):
+                raise chunk
             yield chunk
     finally:
-        if not pending.done():
-            pending.cancel()
+        if not reader.done():
+            reader.cancel()
             with _suppressed():
-                await pending
-        await iterator.aclose()  # type: ignore[attr-defined]
+                await reader
+        await chunks.aclose()  # type: ignore[attr-defined]
 
 
 class _suppressed:
@@ -277,6 +286,15 @@ async def _zip_parts(store: ObjectStore, case_file: CaseFile) -> AsyncIterator[b
     """The ZIP's bytes, member by member; manifest.json last, with what was really sent."""
     outbox = _Outbox()
     archive = zipfile.ZipFile(outbox, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+    try:
+        async for part in _members(store, case_file, archive, outbox):
+            yield part
+    except BaseException:
+        archive.fp = None  # an unfinished archive stays unfinished: never closed into a valid, shorter ZIP
+        raise
+
+
+async def _members(store: ObjectStore, case_file: CaseFile, archive: zipfile.ZipFile, outbox: _Outbox) -> AsyncIterator[bytes]:
     listed: list[dict[str, Any]] = []
     for member in case_file.members:
         info = zipfile.ZipInfo(member.path, _zip_time(member.at))
