@@ -103,6 +103,11 @@ async def test_a_routine_inspection_issues_its_documents_and_records_their_deliv
     case = await open_case(world, iid)
     through_case = await world.get("inspector_a1", f"{API}/cases/{case['id']}/documents/rectification_order")
     assert through_case.content == order.content
+    listed = (await world.get("inspector_a1", f"{API}/cases/{case['id']}")).json()["documents"]
+    assert {d["type"]: d["number"] for d in listed} == {
+        "rectification_order": f"district_a应急责改〔{year}〕1号",
+        "inspection_record": f"district_a应急检记〔{year}〕1号",
+    }
     # a second inspection's order takes the agency's next number
     second, second_hazards = await submitted_routine_inspection(world, findings=1)
     second_order = await world.get("inspector_a1", f"{API}/inspections/{second['id']}/documents/rectification_order")

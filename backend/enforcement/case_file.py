@@ -37,14 +37,14 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlmodel import col
 
 from backend.accounts.models import Agency, Enterprise
 from backend.clock import agency_zone, now
 from backend.enforcement.documents import FONT, TITLES, chinese_date
 from backend.enforcement.models import Case, CaseRecord, IssuedDocument
-from backend.enforcement.register import pdf_of, run_alone
+from backend.enforcement.register import issued_for, pdf_of, run_alone
 from backend.enforcement.service import CaseAccess
 from backend.errors import Conflict, ErrorCode
 from backend.evidence.models import Evidence
@@ -124,11 +124,8 @@ class CaseFileService(CaseAccess):
                 await self.session.execute(select(CaseRecord).where(col(CaseRecord.case_id) == case.id).order_by(col(CaseRecord.seq)))
             ).scalars()
         )
-        owners = [col(IssuedDocument.case_id) == case.id]
-        if case.inspection_id is not None:  # the inspection's documents are the case's too (one 文号 each)
-            owners.append(col(IssuedDocument.inspection_id) == case.inspection_id)
         documents = list(
-            (await self.session.execute(select(IssuedDocument).where(or_(*owners)).order_by(col(IssuedDocument.issued_at)))).scalars()
+            (await self.session.execute(select(IssuedDocument).where(issued_for(case)).order_by(col(IssuedDocument.issued_at)))).scalars()
         )
         evidence = list(
             (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlmodel import col
 
 from backend import audit
@@ -18,7 +18,7 @@ from backend.enforcement.discretion import discretion_table
 from backend.enforcement.documents import TITLES, DocumentContent
 from backend.enforcement.models import Case, CaseHandler, IssuedDocument
 from backend.enforcement.records import RecordService
-from backend.enforcement.register import first_issued, issue, numbered_content, pdf_of
+from backend.enforcement.register import first_issued, issue, issued_for, numbered_content, pdf_of
 from backend.enforcement.service import CaseAccess
 from backend.errors import Conflict, ErrorCode
 from backend.idempotency import fingerprint
@@ -45,11 +45,7 @@ class DocumentIssuer(CaseAccess):
         return issued, await pdf_of(self.session, self.store, issued)
 
     async def _issued(self, case: Case, doc_type: str) -> IssuedDocument | None:
-        """The case's document; for the inspection's documents, also one its inspection issued (one 文号 each)."""
-        owner = col(IssuedDocument.case_id) == case.id
-        if doc_type in INSPECTION_DOCUMENTS and case.inspection_id is not None:
-            owner = or_(owner, col(IssuedDocument.inspection_id) == case.inspection_id)
-        return await first_issued(self.session, doc_type, owner)
+        return await first_issued(self.session, doc_type, issued_for(case))
 
     async def issue(self, case: Case, doc_type: str) -> IssuedDocument:
         """Number and render the PDF once and keep it with its row; its sha256 goes into the hash chain. No store call:

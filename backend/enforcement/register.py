@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio.to_thread
 from litestar import Response
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -25,7 +25,7 @@ from backend.accounts.models import Agency, Enterprise
 from backend.clock import now
 from backend.db import upsert_into
 from backend.enforcement.documents import DocumentContent, document_number, render
-from backend.enforcement.models import DocumentCounter, IssuedDocument
+from backend.enforcement.models import Case, DocumentCounter, IssuedDocument
 from backend.http import content_disposition, header_value
 from backend.storage import ObjectStore
 from backend.unit_of_work import end_reads
@@ -101,6 +101,15 @@ async def issue(
     )
     session.add(issued)
     return issued
+
+
+def issued_for(case: Case) -> Any:
+    """Which documents were issued for a case: its own, and its inspection's (现场检查记录 and 责令限期整改指令书, one
+    文号 each, whether the inspection or the case asked first)."""
+    owner = col(IssuedDocument.case_id) == case.id
+    if case.inspection_id is not None:
+        return or_(owner, col(IssuedDocument.inspection_id) == case.inspection_id)
+    return owner
 
 
 async def first_issued(session: AsyncSession, doc_type: str, *owners: Any) -> IssuedDocument | None:

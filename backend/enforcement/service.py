@@ -17,6 +17,7 @@ from backend.audit import Actor
 from backend.clock import now
 from backend.enforcement.discretion import discretion_table
 from backend.enforcement.models import GENESIS_HASH, Case, CaseEvent, CaseHandler, Decision, IssuedDocument, LegalReview
+from backend.enforcement.register import issued_for
 from backend.enforcement.schemas import CaseIn, CaseOut, CaseSummary, DecisionOut, DocumentOut, LegalReviewOut, MeasureOut
 from backend.errors import ErrorCode, Forbidden, ValidationFailed
 from backend.idempotency import find_retry, fingerprint
@@ -218,9 +219,7 @@ class CaseService(CaseAccess):
             await self.session.execute(select(CaseEvent).where(col(CaseEvent.case_id) == case_id).order_by(col(CaseEvent.at)))
         ).scalars()
         documents = (
-            await self.session.execute(
-                select(IssuedDocument).where(col(IssuedDocument.case_id) == case_id).order_by(col(IssuedDocument.issued_at))
-            )
+            await self.session.execute(select(IssuedDocument).where(issued_for(case)).order_by(col(IssuedDocument.issued_at)))
         ).scalars()
         return CaseOut(
             **dict(case_summary(case)),
