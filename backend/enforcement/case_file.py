@@ -54,9 +54,9 @@ from backend.vocabulary import EvidenceStatus
 
 VOLUME = "案卷.pdf"
 MANIFEST = "manifest.json"
-CHUNK = 2 << 20  # bytes read from the store at a time
+CHUNK = 1 << 20  # bytes read from the store at a time
 READ_AHEAD = 2  # chunks read from the store and not yet written
-QUEUED = 4  # parts made and not yet sent, at most (a part is at most a chunk): with the chunks read ahead, ~16 MiB
+QUEUED = 4  # parts made and not yet sent, at most (a part is at most a chunk): with the chunks read ahead, ~8 MiB
 STAT_AT_ONCE = 8  # evidence objects looked up in the store at once before streaming
 STATUS_NAMES = {
     "open": "已立案",
