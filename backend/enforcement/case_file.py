@@ -5,7 +5,8 @@ evidence original under `evidence/`, and `manifest.json` with the sha256 and siz
 Memory stays bounded whatever the evidence weighs: the originals are read from the store a chunk at a time (the next
 chunk is already being read while one is written), each chunk goes into the ZIP stored as it is (photos and videos
 do not compress) and out to the client before the next few, and the client's pace holds the reading back (the server
-waits for the socket to drain). The ZIP's CRC runs in worker threads, never on the event loop.
+waits for the socket to drain). The ZIP's CRC-32 of a chunk (~0.2 ms for 1 MiB) is computed on the event loop: a
+round trip to a worker thread for it cost more than it, and slowed the stream by a tenth (bench/RESULTS.md).
 
 The manifest comes last. For the files made here (案卷.pdf, the documents) it gives the sha256 of the bytes sent; for
 an original, the sha256 recorded when it was uploaded, which is also its address in the store (originals/<sha256>)
@@ -304,7 +305,8 @@ async def _members(store: ObjectStore, case_file: CaseFile, archive: zipfile.Zip
             writer = archive.open(info, "w", force_zip64=member.size > 2**31)
             size, sha256 = 0, member.sha256
             async for chunk in _read_ahead(await store.open(member.object_key, chunk_size=CHUNK)):
-                await anyio.to_thread.run_sync(writer.write, chunk)  # the CRC: zlib releases the GIL on large buffers
+                # the CRC, here: ~0.2 ms for a 1 MiB chunk, less than handing it to a worker thread and back costs
+                writer.write(chunk)
                 size += len(chunk)
                 for part in outbox.take():
                     yield part
