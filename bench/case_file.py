@@ -35,12 +35,9 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +58,7 @@ from bench.evidence_ingest import (  # noqa: E402
     log,
     proc_status,
     reset_peak_rss,
+    run_in_environment,
     seed,
     start_environment,
 )
@@ -231,10 +229,6 @@ def check_manifest(result: Download, case: Case) -> None:
         raise RuntimeError(f"the manifest does not list the uploaded evidence: {result.manifest}")
 
 
-def _on_sigterm(*_: object) -> None:
-    raise KeyboardInterrupt("SIGTERM")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--evidence-mb", type=int, default=1024, help="MiB of evidence in the case (default 1024)")
@@ -256,13 +250,9 @@ def main() -> int:
     if args.evidence_mb < 1 or args.files < 1 or args.rounds < 1:
         parser.error("--evidence-mb, --files and --rounds must be >= 1")
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    watchdog = threading.Timer(args.timeout, lambda: os.kill(os.getpid(), signal.SIGINT))
-    watchdog.daemon = True
-    watchdog.start()
     load_at_start = os.getloadavg()
-    env = Env(tmp=Path(tempfile.mkdtemp(prefix="case-file-bench-")))
-    try:
+
+    def run(env: Env) -> int:
         start_environment(env, None if args.sqlite else args.postgres, profile=args.profile)
         world = seed(env)
         assert env.server is not None and env.seaweed is not None and env.seaweed.process is not None
@@ -354,20 +344,8 @@ def main() -> int:
             }
             print(json.dumps(figures))
         return 0
-    except KeyboardInterrupt as exc:
-        log(f"interrupted ({exc or 'SIGINT / deadline'}); cleaning up")
-        return 130
-    except Exception:
-        tail = env.server_log_tail()
-        if tail:
-            print(f"--- server log (tail) ---\n{tail}\n---", file=sys.stderr)
-        raise
-    finally:
-        watchdog.cancel()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
-        env.stop()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        log("environment stopped and removed")
+
+    return run_in_environment("case-file-bench-", args.timeout, run)
 
 
 if __name__ == "__main__":

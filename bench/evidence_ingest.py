@@ -799,6 +799,33 @@ def _on_sigterm(*_: object) -> None:
     raise KeyboardInterrupt("SIGTERM")
 
 
+def run_in_environment(prefix: str, timeout: float, run: Callable[[Env], int]) -> int:
+    """Run a benchmark's `run` with a fresh Env in a temporary folder (named with `prefix`). SIGTERM and the overall
+    deadline (`timeout` seconds) become KeyboardInterrupt, so the environment is always stopped and removed, also on
+    error or Ctrl-C; on an error the tail of the server's log is printed."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    watchdog = threading.Timer(timeout, lambda: os.kill(os.getpid(), signal.SIGINT))
+    watchdog.daemon = True
+    watchdog.start()
+    env = Env(tmp=Path(tempfile.mkdtemp(prefix=prefix)))
+    try:
+        return run(env)
+    except KeyboardInterrupt as exc:
+        log(f"interrupted ({exc or 'SIGINT / deadline'}); cleaning up")
+        return 130
+    except Exception:
+        tail = env.server_log_tail()
+        if tail:
+            print(f"--- server log (tail) ---\n{tail}\n---", file=sys.stderr)
+        raise
+    finally:
+        watchdog.cancel()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
+        env.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        log("environment stopped and removed")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=24, help="photos per measured phase (default 24)")
@@ -824,16 +851,10 @@ def main() -> int:
     if args.photos < 1 or args.concurrency < 1 or args.rounds < 1 or args.video_mb < 0:
         parser.error("--photos, --concurrency and --rounds must be >= 1, --video-mb >= 0")
 
-    # SIGTERM and the overall deadline become KeyboardInterrupt, so the `finally` below always cleans up.
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    watchdog = threading.Timer(args.timeout, lambda: os.kill(os.getpid(), signal.SIGINT))
-    watchdog.daemon = True
-    watchdog.start()
-
     load_at_start = os.getloadavg()
-    env = Env(tmp=Path(tempfile.mkdtemp(prefix="evidence-bench-")))
     figures: dict[str, object] = {}
-    try:
+
+    def run(env: Env) -> int:
         start_environment(env, args.postgres, profile=args.profile)
         world = seed(env)
         log(f"seeded: inspection {world.inspection_id}")
@@ -1026,20 +1047,8 @@ def main() -> int:
         if args.json:
             print(json.dumps(figures))
         return 0
-    except KeyboardInterrupt as exc:
-        log(f"interrupted ({exc or 'SIGINT / deadline'}); cleaning up")
-        return 130
-    except Exception:
-        tail = env.server_log_tail()
-        if tail:
-            print(f"--- server log (tail) ---\n{tail}\n---", file=sys.stderr)
-        raise
-    finally:
-        watchdog.cancel()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
-        env.stop()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        log("environment stopped and removed")
+
+    return run_in_environment("evidence-bench-", args.timeout, run)
 
 
 if __name__ == "__main__":
