@@ -26,6 +26,12 @@ ARGON2_TIME_COST = 2
 ARGON2_MEMORY_KIB = 19 * 1024
 ARGON2_PARALLELISM = 1
 
+# The font the PDFs embed (a subset of it: only the glyphs a document uses), so any reader shows them. WenQuanYi Micro
+# Hei from Debian's fonts-wqy-microhei (Apache-2.0 or GPLv3 with the font-embedding exception): a glyf-based TrueType
+# collection with Chinese (GB 18030's common characters), Latin, digits and full-width punctuation. `./run.sh`
+# installs it when it is missing.
+DEFAULT_PDF_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+
 
 def cpu_count() -> int:
     """CPUs this process may run on (its affinity, where the platform tells)."""
@@ -155,6 +161,9 @@ class Settings:
     accident_evaluation_days: int = 60
     # The desk console's session cookie is sent over HTTPS only (set it wherever the console is served over TLS).
     console_cookie_secure: bool = False
+    # A TrueType font (.ttf, or a .ttc with the index of the face to use) with Chinese glyphs, embedded in every PDF.
+    pdf_font_path: Path = DEFAULT_PDF_FONT
+    pdf_font_index: int = 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -211,6 +220,8 @@ class Settings:
             draw_publication_delay_days=int(_env("DRAW_PUBLICATION_DELAY_DAYS", "0")),
             accident_evaluation_days=_positive("ACCIDENT_EVALUATION_DAYS", 60),
             console_cookie_secure=_env("CONSOLE_COOKIE_SECURE", "false").lower() in ("1", "true", "yes"),
+            pdf_font_path=Path(_env("PDF_FONT_PATH", str(DEFAULT_PDF_FONT))),
+            pdf_font_index=int(_env("PDF_FONT_INDEX", "0")),
         )
 
 

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import Actor
 from backend.auth import requires_role
+from backend.enforcement.register import pdf_response
+from backend.hazards.documents import ReviewOpinions
 from backend.hazards.rectification import RectificationService
 from backend.hazards.schemas import (
     GovernancePlanIn,
@@ -41,6 +43,12 @@ def provide_rectification_service(
     return RectificationService(db_session, actor, request.app.state.settings)
 
 
+def provide_review_opinions(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
+) -> ReviewOpinions:
+    return ReviewOpinions(db_session, actor, request.app.state.store)
+
+
 INSPECTOR_ONLY = [requires_role(Role.inspector)]
 ENTERPRISE_ONLY = [requires_role(Role.enterprise)]
 
@@ -51,6 +59,7 @@ class HazardController(Controller):
     dependencies = {
         "hazards": Provide(provide_hazard_service, sync_to_thread=False),
         "rectification": Provide(provide_rectification_service, sync_to_thread=False),
+        "opinions": Provide(provide_review_opinions, sync_to_thread=False),
     }
 
     @post(
@@ -133,6 +142,17 @@ class HazardController(Controller):
     ) -> HazardDetail:
         await rectification.lookback(hazard_id, data)
         return hazard_detail(await hazards.get(hazard_id))
+
+    @get(
+        "/{hazard_id:uuid}/documents/review_opinion",
+        media_type="application/pdf",
+        # issued (numbered, in the reviewer's name) the first time it is asked for; 409 document_unavailable before
+        # the agency reviewed the rectification
+        opt={"writes": True, "problem_statuses": [409]},
+        summary="整改复查意见书 of the hazard's latest review, as PDF (issued and numbered once per review)",
+    )
+    async def review_opinion(self, hazard_id: FromPath[uuid.UUID], opinions: NamedDependency[ReviewOpinions]) -> Response[bytes]:
+        return pdf_response(*await opinions.document(hazard_id))
 
     @get("/{hazard_id:uuid}", summary="One hazard with its timeline (404 outside the caller's scope)")
     async def get(self, hazard_id: FromPath[uuid.UUID], hazards: NamedDependency[HazardService]) -> HazardDetail:
