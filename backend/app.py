@@ -32,6 +32,7 @@ from backend.cli import SafetyCLIPlugin
 from backend.console.routes import TEMPLATES, console_router
 from backend.db import make_engine, make_sessionmaker
 from backend.enforcement.controller import CaseController, discretion, public_decision_list
+from backend.enforcement.documents import use_font
 from backend.errors import exception_handlers
 from backend.evidence.controller import EvidenceController
 from backend.evidence.media import PhotoLimits, configure_photo_limits
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        use_font(settings.pdf_font_path, settings.pdf_font_index)  # stops start-up, naming the setting, when missing
         engine = make_engine(settings.database_url, connect_timeout=settings.database_connect_timeout)
         app.state.settings = settings
         app.state.engine = engine

@@ -23,6 +23,11 @@ def local_today() -> date:
     return now().astimezone(agency_zone()).date()
 
 
+def local_date(at: datetime) -> date:
+    """The calendar day an instant falls on in the agencies' zone."""
+    return at.astimezone(agency_zone()).date()
+
+
 def end_of_local_day(day: date) -> datetime:
     """The last instant of a calendar day in the agency's zone, in UTC: a deadline "by 12 May" ends there."""
     midnight_after = datetime.combine(day + timedelta(days=1), time.min, tzinfo=agency_zone())
@@ -31,10 +36,6 @@ def end_of_local_day(day: date) -> datetime:
 
 def deadline_after(start: datetime, days: int) -> datetime:
     return end_of_local_day(start.astimezone(agency_zone()).date() + timedelta(days=days))
-
-
-def local_date(at: datetime) -> date:
-    return at.astimezone(agency_zone()).date()
 
 
 def working_day_after(start: datetime, days: int) -> date:

@@ -92,6 +92,7 @@ class ErrorCode(StrEnum):
     PLAN_EXISTS = "plan_exists"
     TASK_TAKEN = "task_taken"
     MEASURE_UNEVALUATED = "measure_unevaluated"
+    EVIDENCE_MISSING = "evidence_missing"
     # 413
     PAYLOAD_TOO_LARGE = "payload_too_large"
     FILE_TOO_LARGE = "file_too_large"
@@ -287,8 +288,9 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
     E.DOCUMENT_UNAVAILABLE: ErrorSpec(
         409,
         "Document unavailable",
-        "The case has not reached the step that issues this document (告知, hearing, decision, delivery, closing), or "
-        "lacks what it is made from (a submitted inspection, hazards to order rectified); take that step first.",
+        "The case, inspection or hazard has not reached the step that issues this document (告知, hearing, decision, "
+        "delivery, closing), or lacks what it is made from (a submitted inspection, hazards to order rectified, a "
+        "review by the agency); take that step first.",
     ),
     E.NO_HEARING_RIGHT: ErrorSpec(
         409,
@@ -355,6 +357,12 @@ ERRORS: dict[ErrorCode, ErrorSpec] = {
         "Checklist version already published",
         "This code and version are published with other content, and a published version never changes; give the new "
         "content a new version (sending the same content again is answered 200).",
+    ),
+    E.EVIDENCE_MISSING: ErrorSpec(
+        409,
+        "Evidence missing from the store",
+        "Evidence originals of the case are missing from the object store (`missing` lists them with their object "
+        "keys), so no complete case file can be made; restore them from a backup, then ask again.",
     ),
     E.PAYLOAD_TOO_LARGE: ErrorSpec(
         413,

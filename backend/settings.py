@@ -26,6 +26,12 @@ ARGON2_TIME_COST = 2
 ARGON2_MEMORY_KIB = 19 * 1024
 ARGON2_PARALLELISM = 1
 
+# The font the PDFs embed (a subset of it: only the glyphs a document uses), so any reader shows them. WenQuanYi Micro
+# Hei from Debian's fonts-wqy-microhei (Apache-2.0 or GPLv3 with the font-embedding exception): a glyf-based TrueType
+# collection with Chinese (GB 18030's common characters), Latin, digits and full-width punctuation. `./run.sh`
+# installs it when it is missing.
+DEFAULT_PDF_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+
 
 def cpu_count() -> int:
     """CPUs this process may run on (its affinity, where the platform tells)."""
@@ -187,6 +193,9 @@ class Settings:
     webhook_backoff_max_seconds: float = 3600.0
     webhook_poll_seconds: float = 1.0  # how often a process looks for due deliveries and new events
     webhook_key: str | None = None  # encrypts stored webhook secrets; unset: derived from SECRET_KEY
+    # A TrueType font (.ttf, or a .ttc with the index of the face to use) with Chinese glyphs, embedded in every PDF.
+    pdf_font_path: Path = DEFAULT_PDF_FONT
+    pdf_font_index: int = 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -258,6 +267,8 @@ class Settings:
             webhook_backoff_max_seconds=_seconds("WEBHOOK_BACKOFF_MAX_SECONDS", 3600.0),
             webhook_poll_seconds=_seconds("WEBHOOK_POLL_SECONDS", 1.0),
             webhook_key=_env("WEBHOOK_KEY"),
+            pdf_font_path=Path(_env("PDF_FONT_PATH", str(DEFAULT_PDF_FONT))),
+            pdf_font_index=int(_env("PDF_FONT_INDEX", "0")),
         )
 
 

@@ -18,6 +18,7 @@ from backend.enforcement.models import (
     CaseStatementReply,
     Decision,
     DocumentCounter,
+    DocumentDelivery,
     IssuedDocument,
     LegalReview,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "ChecklistItem",
     "Decision",
     "DocumentCounter",
+    "DocumentDelivery",
     "Draw",
     "Enterprise",
     "EnterpriseClassification",

@@ -557,12 +557,14 @@ def mp4_head() -> bytes:
     return struct.pack(">I", 24) + b"ftypisom" + b"\x00\x00\x02\x00isomiso2"
 
 
-def form_frame(boundary: str, kind: str, inspection_id: str, filename: str, content_type: str) -> tuple[bytes, bytes]:
-    """What goes before and after the file's bytes in a `POST /evidence` multipart body (kind, inspection_id, file)."""
+def form_frame(
+    boundary: str, kind: str, owner_id: str, filename: str, content_type: str, owner: str = "inspection_id"
+) -> tuple[bytes, bytes]:
+    """What goes before and after the file's bytes in a `POST /evidence` multipart body (kind, the owner's id, file)."""
     b = boundary
     preamble = (
         f'--{b}\r\nContent-Disposition: form-data; name="kind"\r\n\r\n{kind}\r\n'
-        f'--{b}\r\nContent-Disposition: form-data; name="inspection_id"\r\n\r\n{inspection_id}\r\n'
+        f'--{b}\r\nContent-Disposition: form-data; name="{owner}"\r\n\r\n{owner_id}\r\n'
         f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
         f"Content-Type: {content_type}\r\n\r\n"
     ).encode()
@@ -593,16 +595,17 @@ def photo_requests(world: World, photos: list[bytes]) -> list[PhotoRequest]:
 
 
 class VideoBody:
-    """A multipart body (kind, inspection_id, then a `size`-byte MP4-looking file) generated chunk by chunk."""
+    """A multipart body (kind, the owner's id, then a `size`-byte MP4-looking file) generated chunk by chunk; videos
+    of other `seed`s differ (the store keeps one object per content)."""
 
-    def __init__(self, inspection_id: str, size: int, chunk: int = MIB) -> None:
+    def __init__(self, owner_id: str, size: int, chunk: int = MIB, *, owner: str = "inspection_id", seed: int = 7) -> None:
         self.boundary = "bench-" + secrets.token_hex(16)
         self.size = size
         self.chunk = chunk
-        self.preamble, self.epilogue = form_frame(self.boundary, "video", inspection_id, "VID_0001.mp4", "video/mp4")
+        self.preamble, self.epilogue = form_frame(self.boundary, "video", owner_id, f"VID_{seed:04d}.mp4", "video/mp4", owner)
         head = mp4_head()
         self.file_head = head + struct.pack(">I", size - len(head)) + b"mdat"  # one mdat box over the rest
-        self.block = random.Random(7).randbytes(chunk)  # incompressible filler, reused
+        self.block = random.Random(seed).randbytes(chunk)  # incompressible filler, reused
         self.sha256 = hashlib.sha256()
 
     @property
@@ -796,6 +799,33 @@ def _on_sigterm(*_: object) -> None:
     raise KeyboardInterrupt("SIGTERM")
 
 
+def run_in_environment(prefix: str, timeout: float, run: Callable[[Env], int]) -> int:
+    """Run a benchmark's `run` with a fresh Env in a temporary folder (named with `prefix`). SIGTERM and the overall
+    deadline (`timeout` seconds) become KeyboardInterrupt, so the environment is always stopped and removed, also on
+    error or Ctrl-C; on an error the tail of the server's log is printed."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    watchdog = threading.Timer(timeout, lambda: os.kill(os.getpid(), signal.SIGINT))
+    watchdog.daemon = True
+    watchdog.start()
+    env = Env(tmp=Path(tempfile.mkdtemp(prefix=prefix)))
+    try:
+        return run(env)
+    except KeyboardInterrupt as exc:
+        log(f"interrupted ({exc or 'SIGINT / deadline'}); cleaning up")
+        return 130
+    except Exception:
+        tail = env.server_log_tail()
+        if tail:
+            print(f"--- server log (tail) ---\n{tail}\n---", file=sys.stderr)
+        raise
+    finally:
+        watchdog.cancel()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
+        env.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        log("environment stopped and removed")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=24, help="photos per measured phase (default 24)")
@@ -821,16 +851,10 @@ def main() -> int:
     if args.photos < 1 or args.concurrency < 1 or args.rounds < 1 or args.video_mb < 0:
         parser.error("--photos, --concurrency and --rounds must be >= 1, --video-mb >= 0")
 
-    # SIGTERM and the overall deadline become KeyboardInterrupt, so the `finally` below always cleans up.
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    watchdog = threading.Timer(args.timeout, lambda: os.kill(os.getpid(), signal.SIGINT))
-    watchdog.daemon = True
-    watchdog.start()
-
     load_at_start = os.getloadavg()
-    env = Env(tmp=Path(tempfile.mkdtemp(prefix="evidence-bench-")))
     figures: dict[str, object] = {}
-    try:
+
+    def run(env: Env) -> int:
         start_environment(env, args.postgres, profile=args.profile)
         world = seed(env)
         log(f"seeded: inspection {world.inspection_id}")
@@ -1023,20 +1047,8 @@ def main() -> int:
         if args.json:
             print(json.dumps(figures))
         return 0
-    except KeyboardInterrupt as exc:
-        log(f"interrupted ({exc or 'SIGINT / deadline'}); cleaning up")
-        return 130
-    except Exception:
-        tail = env.server_log_tail()
-        if tail:
-            print(f"--- server log (tail) ---\n{tail}\n---", file=sys.stderr)
-        raise
-    finally:
-        watchdog.cancel()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
-        env.stop()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        log("environment stopped and removed")
+
+    return run_in_environment("evidence-bench-", args.timeout, run)
 
 
 if __name__ == "__main__":

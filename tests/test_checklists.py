@@ -20,8 +20,8 @@ from backend.checklists.loader import ChecklistFileInvalid, checklist_files, par
 from backend.checklists.models import ChecklistWithdrawal
 from backend.checklists.service import ChecklistService, PublishedVersionChanged, checklist_id
 from backend.clock import agency_zone, local_today
-from backend.enforcement.issuing import rectification_requirements
 from backend.hazards.models import Hazard
+from backend.inspections.documents import rectification_requirements
 from backend.settings import PROJECT_ROOT
 from tests.helpers import World, assert_problem, upload
 from tests.media import jpeg

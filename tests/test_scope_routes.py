@@ -35,6 +35,7 @@ from backend.integration.delivery import Dispatcher
 from backend.integration.outbox import emit
 from tests.helpers import USER_PASSWORD, World, credit_code, routine_checklist, start_inspection, upload
 from tests.media import jpeg
+from tests.test_documents import submitted_routine_inspection
 from tests.test_inspections import ATTENDEES, all_compliant, items_of
 
 API = "/api/v1"
@@ -259,6 +260,12 @@ BODIES: dict[tuple[str, str], Any] = {
         "results": [{"checklist_id": o.checklist_id, "item_code": o.item_code, "outcome": "compliant"}]
     },
     ("POST", "/api/v1/inspections/{inspection_id:uuid}/submit"): lambda o: {"attendees": ATTENDEES, "feedback": "当场反馈"},
+    ("POST", "/api/v1/inspections/{inspection_id:uuid}/deliveries"): lambda o: {
+        "document": "inspection_record",
+        "method": "direct",
+        "delivered_at": datetime.now(UTC).isoformat(),
+        "recipient": "负责人a",
+    },
     ("POST", "/api/v1/evidence/{evidence_id:uuid}/complete"): NO_BODY,
     ("POST", "/api/v1/hazards/{hazard_id:uuid}/order"): lambda o: {"deadline": FUTURE, "measures": "立即清理安全出口"},
     ("POST", "/api/v1/hazards/{hazard_id:uuid}/governance-plan"): lambda o: {
@@ -642,6 +649,14 @@ async def lookback_due_hazard(world: World) -> str:
     return hid
 
 
+async def inspection_with_record(world: World) -> str:
+    """A submitted inspection of enterprise `a` whose 现场检查记录 is issued, waiting for its delivery."""
+    inspection, _ = await submitted_routine_inspection(world, findings=0)
+    record = await world.get("inspector_a1", f"{API}/inspections/{inspection['id']}/documents/inspection_record")
+    assert record.status_code == 200, record.text
+    return str(inspection["id"])
+
+
 async def open_case_a(world: World) -> str:
     case = await world.post(
         "inspector_a1",
@@ -821,6 +836,24 @@ async def test_ids_inside_bodies_foreign_and_unknown_answer_alike(world: World) 
                 lambda: open_case_a(world),
                 API + "/cases/{}/records",
                 lambda v: {"kind": "note", "occurred_at": datetime.now(UTC).isoformat(), "description": "记录", "evidence_ids": [v]},
+            ),
+            foreign.evidence_id,
+        ),
+        BodyIdCase(
+            "POST /inspections/{id}/deliveries evidence_ids",
+            "inspector_a1",
+            ("evidence_ids",),
+            post_to(
+                "inspector_a1",
+                lambda: inspection_with_record(world),
+                API + "/inspections/{}/deliveries",
+                lambda v: {
+                    "document": "inspection_record",
+                    "method": "direct",
+                    "delivered_at": datetime.now(UTC).isoformat(),
+                    "recipient": "负责人a",
+                    "evidence_ids": [v],
+                },
             ),
             foreign.evidence_id,
         ),

@@ -1,8 +1,8 @@
 """The 评估报告 (事故整改和防范措施落实情况评估报告) as a numbered PDF, and its publication (及时向社会公开评估结果)
 with personal ID numbers, mobile numbers and the enterprise's people's names masked.
 
-The PDF is numbered per agency, year and type with the enforcement documents' counter, and rendered with their
-renderer off the event loop."""
+The PDF is numbered per agency, year and type and rendered off the event loop by the document register
+(`backend.enforcement.register`), like every other document; it is kept with its accident (`AccidentReport`)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,9 @@ from backend.accidents.models import Accident, AccidentFinding, AccidentMeasure,
 from backend.accidents.schemas import AccountabilityOut, PublicEvaluation, PublicMeasureOut
 from backend.accidents.service import STATUTE, latest_findings, rows_of
 from backend.accounts.models import Agency, Enterprise
-from backend.clock import now
-from backend.enforcement.documents import DocumentContent, chinese_date, document_number
-from backend.enforcement.issuing import next_number, render_off_loop
+from backend.enforcement.documents import chinese_date
 from backend.enforcement.publication import mask_text
+from backend.enforcement.register import numbered_content, render_off_loop
 from backend.pagination import Page, check_limit, decode_cursor, encode_cursor
 from backend.vocabulary import AccidentLevel, AccidentStatus, FindingOutcome
 
@@ -47,12 +46,8 @@ async def evaluation_report(
     session: AsyncSession, accident: Accident, measures: Sequence[AccidentMeasure], findings: dict[uuid.UUID, AccidentFinding]
 ) -> IssuedReport:
     """Number the report in the caller's transaction and render it in a worker thread."""
-    enterprise = await session.get(Enterprise, accident.enterprise_id)
-    agency = await session.get(Agency, accident.agency_id)
-    assert enterprise is not None and agency is not None
     assert accident.approved_at is not None and accident.evaluation_started_at is not None
-    issued_at = now()
-    number = document_number(agency.name, REPORT_TYPE, issued_at.year, await next_number(session, agency.id, REPORT_TYPE, issued_at.year))
+    content = await numbered_content(session, REPORT_TYPE, accident.agency_id, accident.enterprise_id)
     lines = []
     for m in measures:
         finding = findings[m.id]
@@ -61,35 +56,25 @@ async def evaluation_report(
         outcome = OUTCOMES[FindingOutcome(finding.outcome)]
         lines.append(f"{m.seq}. {m.text}（责任单位或责任人：{m.responsible}{due}）评估：{outcome}。{finding.note}{followed}")
     accountability = [f"{n}. {a['unit_or_person']}：{a['reason']}" for n, a in enumerate(accident.accountability, start=1)]
-    content = DocumentContent(
-        type=REPORT_TYPE,
-        number=number,
-        agency_name=agency.name,
-        enterprise_name=enterprise.name,
-        credit_code=enterprise.credit_code,
-        address=enterprise.address,
-        principal=enterprise.principal,
-        issued_at=issued_at,
-        header=[
-            ("事故单位", enterprise.name),
-            ("统一社会信用代码", enterprise.credit_code),
-            ("地址", enterprise.address),
-            ("事故发生时间", chinese_date(accident.occurred_at)),
-            ("事故等级", LEVELS[AccidentLevel(accident.level)]),
-            ("伤亡和损失", f"死亡{accident.deaths}人，受伤{accident.injuries}人，直接经济损失{accident.direct_loss}元"),
-            ("事故调查报告批复", f"{accident.approved_by}（{accident.document_no}），{chinese_date(accident.approved_at)}"),
-            ("评估时间", f"{chinese_date(accident.evaluation_started_at)}至{chinese_date(issued_at)}"),
-        ],
-        sections=[
-            ("事故概况：", [accident.summary]),
-            ("整改和防范措施落实情况：", lines),
-            ("评估结论：", [accident.conclusion or ""]),
-            ("责任追究：", accountability or ["无。"]),
-            ("评估依据：", [STATUTE]),
-        ],
-    )
+    content.header = [
+        ("事故单位", content.enterprise_name),
+        ("统一社会信用代码", content.credit_code),
+        ("地址", content.address),
+        ("事故发生时间", chinese_date(accident.occurred_at)),
+        ("事故等级", LEVELS[AccidentLevel(accident.level)]),
+        ("伤亡和损失", f"死亡{accident.deaths}人，受伤{accident.injuries}人，直接经济损失{accident.direct_loss}元"),
+        ("事故调查报告批复", f"{accident.approved_by}（{accident.document_no}），{chinese_date(accident.approved_at)}"),
+        ("评估时间", f"{chinese_date(accident.evaluation_started_at)}至{chinese_date(content.issued_at)}"),
+    ]
+    content.sections = [
+        ("事故概况：", [accident.summary]),
+        ("整改和防范措施落实情况：", lines),
+        ("评估结论：", [accident.conclusion or ""]),
+        ("责任追究：", accountability or ["无。"]),
+        ("评估依据：", [STATUTE]),
+    ]
     pdf = await render_off_loop(content)
-    return IssuedReport(number=number, pdf=pdf, sha256=hashlib.sha256(pdf).hexdigest())
+    return IssuedReport(number=content.number, pdf=pdf, sha256=hashlib.sha256(pdf).hexdigest())
 
 
 async def public_evaluations(session: AsyncSession, cursor: str | None, limit: int) -> Page[PublicEvaluation]:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from backend.enforcement.documents import TITLES
+from backend.enforcement.documents import CASE_STATUS_NAMES, RECORD_KIND_NAMES, TITLES
 from backend.errors import AppError
 
 ROLES = {
@@ -34,38 +34,8 @@ HAZARD_STATUS = {
     "verified": "回头看已核实",
 }
 LEVELS = {"general": "一般隐患", "major": "重大隐患"}
-CASE_STATUS = {
-    "open": "已立案",
-    "decision_draft": "拟处罚决定",
-    "legal_review": "待法制审核",
-    "approved": "法制审核通过",
-    "notified": "已告知",
-    "hearing_requested": "已申请听证",
-    "hearing_scheduled": "已安排听证",
-    "heard": "已听证",
-    "decided": "已作出决定",
-    "delivered": "已送达",
-    "executed": "执行完毕",
-    "closed": "已结案",
-}
-RECORD_KINDS = {
-    "notice": "执法告知",
-    "onsite_check": "现场检查",
-    "feedback": "交流反馈",
-    "interview": "询问",
-    "sampling": "抽样取证",
-    "measure": "现场处理措施",
-    "delivery": "送达",
-    "note": "记录",
-    "statement": "陈述申辩",
-    "reply": "复核意见",
-    "hearing": "听证",
-    "discussion": "集体讨论",
-    "approval": "负责人审批",
-    "decision": "处罚决定",
-    "payment": "缴纳罚款",
-    "closing": "结案",
-}
+CASE_STATUS = CASE_STATUS_NAMES  # as the case file (案卷) prints them
+RECORD_KINDS = RECORD_KIND_NAMES
 MEASURES = {
     "warning": "警告",
     "fine": "罚款",

@@ -8,16 +8,19 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import Actor
 from backend.auth import requires_role
+from backend.enforcement.case_file import CaseFileService, stream_zip
 from backend.enforcement.decisions import DecisionService
 from backend.enforcement.discretion import search
 from backend.enforcement.issuing import DocumentIssuer
 from backend.enforcement.procedure import ProcedureService
 from backend.enforcement.publication import public_decisions
 from backend.enforcement.records import RecordService, record_out
+from backend.enforcement.register import pdf_response
 from backend.enforcement.schemas import (
     ApproveIn,
     CaseIn,
@@ -50,7 +53,7 @@ from backend.enforcement.schemas import (
     VerifyOut,
 )
 from backend.enforcement.service import CaseAccess, CaseService, delivery_out, statement_out
-from backend.http import content_disposition, header_value
+from backend.http import content_disposition
 from backend.pagination import DEFAULT_LIMIT, Cursor, Page
 from backend.vocabulary import CaseStatus, OverdueStep, Role
 from backend.wire import ActionIn
@@ -80,6 +83,7 @@ class CaseController(Controller):
         "decisions": _provider(DecisionService),
         "documents": _provider(DocumentIssuer),
         "procedure": _provider(ProcedureService),
+        "files": _provider(CaseFileService),
     }
 
     @post("/", guards=HANDLERS, summary="立案: open a case with at least two certified handlers")
@@ -271,15 +275,20 @@ class CaseController(Controller):
             str | None, QueryParameter(max_length=100, description="whose document: `enterprise` or a person's name (see target_key)")
         ] = None,
     ) -> Response[bytes]:
-        issued, pdf = await documents.document(case_id, doc_type, target)
-        return Response(
-            pdf,
-            media_type="application/pdf",
-            headers={
-                "X-Document-Number": header_value(issued.number),
-                "X-Content-SHA256": issued.sha256,
-                "Content-Disposition": content_disposition(f"{doc_type}.pdf", inline=True),
-            },
+        return pdf_response(*await documents.document(case_id, doc_type, target))
+
+    @get(
+        "/{case_id:uuid}/file",
+        media_type="application/zip",
+        opt={"problem_statuses": [409]},  # evidence_missing: originals missing from the store, checked before any byte is sent
+        summary="The case file (案卷) as a streamed ZIP: 案卷.pdf, the issued documents, the evidence originals, manifest.json",
+    )
+    async def file(self, case_id: FromPath[uuid.UUID], files: NamedDependency[CaseFileService], request: Request[Any, Any, Any]) -> Stream:
+        case_file = await files.prepare(case_id)
+        return Stream(
+            stream_zip(request.app.state.store, case_file),
+            media_type="application/zip",
+            headers={"Content-Disposition": content_disposition(f"案卷-{case_id}.zip", inline=False)},
         )
 
     @get("/{case_id:uuid}", summary="The case with its decision, reviews, history and documents")

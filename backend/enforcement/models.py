@@ -147,14 +147,25 @@ class CaseEvent(TimelineEntry, table=True):
 class IssuedDocument(SQLModel, table=True):
     """A PDF issued once, numbered per agency and year; its sha256 lets a printed copy be checked later.
 
+    It belongs to a case (the penalty documents), to an inspection (现场检查记录 and 责令限期整改指令书: one of each
+    per inspection, whether asked for through the inspection or through a case opened from it; such a row carries
+    both ids), or to one review of a hazard (整改复查意见书).
+
     The PDF's bytes are kept here (`pdf`; a few kilobytes), so issuing needs no call to the object store inside the
     transaction that locks the case. Documents issued before that was so have `object_key` instead, in the store."""
 
     __tablename__ = "issued_document"
-    __table_args__ = (UniqueConstraint("case_id", "type", "target", "edition"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "type", "target", "edition"),
+        UniqueConstraint("inspection_id", "type"),
+        UniqueConstraint("hazard_event_id", "type"),
+    )
 
     id: uuid.UUID = uuid_pk()
-    case_id: uuid.UUID = Field(foreign_key="enforcement_case.id", index=True)
+    case_id: uuid.UUID | None = Field(default=None, foreign_key="enforcement_case.id", index=True)
+    inspection_id: uuid.UUID | None = Field(default=None, foreign_key="inspection.id", index=True)
+    hazard_id: uuid.UUID | None = Field(default=None, foreign_key="hazard.id", index=True)
+    hazard_event_id: uuid.UUID | None = Field(default=None, foreign_key="hazard_event.id")  # the review it records
     type: str = Field(max_length=30)
     # whom it is addressed to where a case has several (a 行政处罚决定书 per target: "enterprise" or a person's name)
     target: str = Field(default="", max_length=100)
@@ -167,6 +178,25 @@ class IssuedDocument(SQLModel, table=True):
     object_key: str | None = Field(default=None, max_length=200)
     issued_by: uuid.UUID = Field(foreign_key="app_user.id")
     issued_at: datetime = created_at_field()
+
+
+class DocumentDelivery(SQLModel, table=True):
+    """送达: one issued document handed to (or left for, mailed, sent electronically to, announced to) its addressee,
+    with the proof (a photo of the signed 送达回执, a postal receipt). Append-only; the id is the client's."""
+
+    __tablename__ = "document_delivery"
+
+    id: uuid.UUID = uuid_pk()
+    document_id: uuid.UUID = Field(foreign_key="issued_document.id", index=True)
+    inspection_id: uuid.UUID | None = Field(default=None, foreign_key="inspection.id", index=True)
+    case_id: uuid.UUID | None = Field(default=None, foreign_key="enforcement_case.id", index=True)
+    method: str = Field(max_length=20)  # direct | left | mail | electronic | announcement
+    delivered_at: datetime = Field(sa_type=UTCDateTime)
+    recipient: str = Field(max_length=100)
+    evidence: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # [{id, sha256}]
+    recorded_by: uuid.UUID = Field(foreign_key="app_user.id")
+    recorded_at: datetime = created_at_field()
+    client_fingerprint: str = Field(max_length=64)
 
 
 class DocumentCounter(SQLModel, table=True):

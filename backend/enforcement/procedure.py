@@ -403,7 +403,7 @@ class ProcedureService(CaseAccess):
         if existing is not None:
             return existing, False
         procedure = await self._procedure(case)
-        document = await self._issuer().latest(case_id, data.document, data.target)
+        document = await self._issuer().latest(case, data.document, data.target)
         if document is None:
             raise Conflict(f"no {data.document} has been issued for this case yet", code=ErrorCode.DOCUMENT_UNAVAILABLE)
         is_decision = data.document == "penalty_decision"

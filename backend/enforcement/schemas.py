@@ -28,6 +28,8 @@ DocumentType = Literal[
     "delivery_receipt",
     "closing_report",
 ]
+# 送达方式: 直接送达、留置送达、邮寄送达、电子送达（当事人同意并签订确认书，行政处罚法第六十一条第二款）、公告送达;
+# one list for the deliveries of a case's documents and of an inspection's
 DeliveryMethod = Literal["direct", "left", "mail", "electronic", "announcement"]
 
 

@@ -31,6 +31,7 @@ from backend.enforcement.models import (
     pending_clause,
 )
 from backend.enforcement.penalties import hearing_grounds, load_procedure, target_key
+from backend.enforcement.register import issued_for
 from backend.enforcement.schemas import (
     ApprovalOut,
     CaseIn,
@@ -322,9 +323,7 @@ class CaseService(CaseAccess):
             await self.session.execute(select(CaseEvent).where(col(CaseEvent.case_id) == case_id).order_by(col(CaseEvent.at)))
         ).scalars()
         documents = (
-            await self.session.execute(
-                select(IssuedDocument).where(col(IssuedDocument.case_id) == case_id).order_by(col(IssuedDocument.issued_at))
-            )
+            await self.session.execute(select(IssuedDocument).where(issued_for(case)).order_by(col(IssuedDocument.issued_at)))
         ).scalars()
         enterprise = await self.session.get(Enterprise, case.enterprise_id)
         assert enterprise is not None

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.audit import Actor
 from backend.auth import requires_role
 from backend.clock import local_today
+from backend.enforcement.register import pdf_response
+from backend.hazards.documents import ReviewOpinions
 from backend.hazards.exports import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, csv_chunks, file_chunks, xlsx_file
 from backend.hazards.rectification import RectificationService
 from backend.hazards.schemas import (
@@ -56,6 +58,12 @@ def provide_filters(
     return HazardFilters(enterprise_id, status, level, topic, overdue)
 
 
+def provide_review_opinions(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
+) -> ReviewOpinions:
+    return ReviewOpinions(db_session, actor, request.app.state.store)
+
+
 INSPECTOR_ONLY = [requires_role(Role.inspector)]
 ENTERPRISE_ONLY = [requires_role(Role.enterprise)]
 
@@ -67,6 +75,7 @@ class HazardController(Controller):
         "hazards": Provide(provide_hazard_service, sync_to_thread=False),
         "rectification": Provide(provide_rectification_service, sync_to_thread=False),
         "filters": Provide(provide_filters, sync_to_thread=False),
+        "opinions": Provide(provide_review_opinions, sync_to_thread=False),
     }
 
     @post(
@@ -143,6 +152,17 @@ class HazardController(Controller):
     ) -> HazardDetail:
         await rectification.lookback(hazard_id, data)
         return hazard_detail(await hazards.get(hazard_id))
+
+    @get(
+        "/{hazard_id:uuid}/documents/review_opinion",
+        media_type="application/pdf",
+        # issued (numbered, in the reviewer's name) the first time it is asked for; 409 document_unavailable before
+        # the agency reviewed the rectification
+        opt={"writes": True, "problem_statuses": [409]},
+        summary="整改复查意见书 of the hazard's latest review, as PDF (issued and numbered once per review)",
+    )
+    async def review_opinion(self, hazard_id: FromPath[uuid.UUID], opinions: NamedDependency[ReviewOpinions]) -> Response[bytes]:
+        return pdf_response(*await opinions.document(hazard_id))
 
     @get("/{hazard_id:uuid}", summary="One hazard with its timeline (404 outside the caller's scope)")
     async def get(self, hazard_id: FromPath[uuid.UUID], hazards: NamedDependency[HazardService]) -> HazardDetail:

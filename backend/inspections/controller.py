@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post, put
+from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import Actor
 from backend.auth import requires_role
-from backend.inspections.schemas import InspectionIn, InspectionOut, NoticeIn, ResultsIn, SubmitIn, SubmitOut
+from backend.enforcement.register import pdf_response
+from backend.inspections.documents import InspectionDocuments
+from backend.inspections.schemas import (
+    DeliveryIn,
+    DeliveryOut,
+    InspectionDocumentType,
+    InspectionIn,
+    InspectionOut,
+    NoticeIn,
+    ResultsIn,
+    SubmitIn,
+    SubmitOut,
+)
 from backend.inspections.service import InspectionService, inspection_out
 from backend.limits import RESULTS_MAX_BODY_BYTES
 from backend.pagination import DEFAULT_LIMIT, Cursor, Page
@@ -23,13 +35,22 @@ def provide_inspection_service(db_session: NamedDependency[AsyncSession], actor:
     return InspectionService(db_session, actor)
 
 
+def provide_inspection_documents(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
+) -> InspectionDocuments:
+    return InspectionDocuments(db_session, actor, request.app.state.store, request.app.state.settings)
+
+
 INSPECTOR_ONLY = [requires_role(Role.inspector)]
 
 
 class InspectionController(Controller):
     path = "/inspections"
     tags = ["inspections"]
-    dependencies = {"inspections": Provide(provide_inspection_service, sync_to_thread=False)}
+    dependencies = {
+        "inspections": Provide(provide_inspection_service, sync_to_thread=False),
+        "documents": Provide(provide_inspection_documents, sync_to_thread=False),
+    }
 
     @post("/", guards=INSPECTOR_ONLY, summary="Start an inspection (201), or get it back on a retry with the same id (200)")
     async def create(self, data: JSONBody[InspectionIn], inspections: NamedDependency[InspectionService]) -> Response[InspectionOut]:
@@ -46,6 +67,29 @@ class InspectionController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = DEFAULT_LIMIT,
     ) -> Page[InspectionOut]:
         return await inspections.list(enterprise_id, status, cursor, limit)
+
+    @get(
+        "/{inspection_id:uuid}/documents/{doc_type:str}",
+        media_type="application/pdf",
+        # the first request of someone on the team issues and numbers the document; before that, or before the
+        # inspection is submitted (or, for the order, when it found no hazard), 409
+        opt={"writes": True, "problem_statuses": [409]},
+        summary="现场检查记录 or 责令限期整改指令书 of a submitted inspection, as PDF (issued and numbered once)",
+    )
+    async def document(
+        self,
+        inspection_id: FromPath[uuid.UUID],
+        doc_type: FromPath[InspectionDocumentType],
+        documents: NamedDependency[InspectionDocuments],
+    ) -> Response[bytes]:
+        return pdf_response(*await documents.document(inspection_id, doc_type))
+
+    @post("/{inspection_id:uuid}/deliveries", guards=INSPECTOR_ONLY, summary="Record the delivery (送达) of an issued document")
+    async def deliver(
+        self, inspection_id: FromPath[uuid.UUID], data: JSONBody[DeliveryIn], documents: NamedDependency[InspectionDocuments]
+    ) -> Response[DeliveryOut]:
+        delivery, created = await documents.deliver(inspection_id, data)
+        return Response(delivery, status_code=201 if created else 200)
 
     @get("/{inspection_id:uuid}", summary="One inspection with its results")
     async def get(self, inspection_id: FromPath[uuid.UUID], inspections: NamedDependency[InspectionService]) -> InspectionOut:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from backend.clock import local_today
+from backend.enforcement.schemas import DeliveryMethod
 from backend.vocabulary import HazardLevel, InspectionKind, InspectionStatus
 from backend.wire import INSTANT_MIN, INSTANT_RANGE, Input, Instant, Line, Output
 
@@ -142,3 +143,35 @@ class SubmitOut(Output):
     id: uuid.UUID
     status: InspectionStatus
     hazard_ids: list[uuid.UUID]
+
+
+InspectionDocumentType = Literal["inspection_record", "rectification_order"]
+
+
+class DeliveryIn(Input):
+    id: uuid.UUID | None = Field(default=None, description="client-generated id; a retry with the same id returns the same record")
+    document: InspectionDocumentType = Field(description="which of the inspection's issued documents was delivered")
+    method: DeliveryMethod
+    delivered_at: Instant = Field(description=f"when it was delivered, {INSTANT_RANGE}")
+    recipient: Line = Field(min_length=1, max_length=100, description="who received it (signed the 送达回执)")
+    evidence_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=20, description="the inspection's evidence proving it: the signed receipt, a postal slip"
+    )
+
+
+class EvidenceHash(Output):
+    id: uuid.UUID
+    sha256: str
+
+
+class DeliveryOut(Output):
+    id: uuid.UUID
+    inspection_id: uuid.UUID | None
+    document: InspectionDocumentType
+    document_number: str
+    method: DeliveryMethod
+    delivered_at: datetime
+    recipient: str
+    evidence: list[EvidenceHash]
+    recorded_by: uuid.UUID
+    recorded_at: datetime

@@ -5,7 +5,8 @@ the report orders, the enterprise's progress on them, the evaluation's findings 
 a new row), the issued 评估报告 with its PDF, and `accident_id` on evidence (an owner) and on hazards (the accident
 whose evaluation opened them).
 
-Other branches add 0012-0014; merging re-chains this revision after them.
+Other branches add 0012-0014: planning's 0013 comes before this revision; 0012 (documents of inspections and hazard
+reviews) was re-chained after it.
 
 Revision ID: 0015
 Revises: 0011
