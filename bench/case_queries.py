@@ -35,11 +35,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from backend.accounts.credit_code import make_credit_code  # noqa: E402
 from backend.auth import hash_password  # noqa: E402
 from backend.enforcement.models import DEADLINE_COLUMNS, pending_clause  # noqa: E402
 from backend.pagination import encode_cursor  # noqa: E402
-from bench.harness import fresh_database, serving_api  # noqa: E402
+from bench.harness import copy_city, fresh_database, serving_api  # noqa: E402
 
 PASSWORD = "bench-password-123"
 # status -> share of the cases: half before the decision (most of those notified, waiting on the party), the rest
@@ -123,18 +122,8 @@ async def load(dsn: str, cases: int, enterprises: int) -> dict[str, Any]:
     conn = await asyncpg.connect(dsn)
     rng = random.Random(12)
     now = datetime.now(UTC)
-    city = uuid.uuid4()
-    districts = [uuid.uuid4() for _ in range(10)]
-    agencies = [(city, "基准市应急管理局", "140600", None, f"/{city}/", now)] + [
-        (d, f"基准区{n}应急管理局", "140602", city, f"/{city}/{d}/", now) for n, d in enumerate(districts)
-    ]
-    await conn.copy_records_to_table("agency", records=agencies, columns=["id", "name", "region_code", "parent_id", "path", "created_at"])
-    ents = [
-        (uuid.uuid4(), f"基准企业{n}", make_credit_code(f"9114060{n:010d}"), districts[n % 10], "基准地址", now) for n in range(enterprises)
-    ]
-    await conn.copy_records_to_table(
-        "enterprise", records=ents, columns=["id", "name", "credit_code", "agency_id", "address", "created_at"]
-    )
+    loaded = await copy_city(conn, enterprises, now)
+    districts, ents = loaded.districts, loaded.enterprises
     pw = hash_password(PASSWORD)
     inspectors = {
         d: [

@@ -13,13 +13,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
 import httpx
 
+from backend.accounts.credit_code import make_credit_code
 from backend.migrations import upgrade
 from backend.settings import Settings
 from backend.storage import EmbeddedSeaweed, S3Config
@@ -122,3 +126,30 @@ def served_database(admin_dsn: str, prefix: str, prepare: Callable[[str], None],
         prepare(dsn)
         with serving_api(dsn, f"{prefix}-") as base:
             yield dsn, base
+
+
+@dataclass(frozen=True)
+class City:
+    """What `copy_city` loaded: the city agency, its 10 districts, and the enterprises as their COPY rows
+    (id, name, credit_code, agency_id, address, created_at), enterprise n in district n % 10."""
+
+    id: uuid.UUID
+    districts: list[uuid.UUID]
+    enterprises: list[tuple[uuid.UUID, str, str, uuid.UUID, str, datetime]]
+
+
+async def copy_city(conn: asyncpg.Connection, enterprises: int, at: datetime) -> City:
+    """A city's agency with 10 district agencies and `enterprises` enterprises spread over the districts, by COPY."""
+    city = uuid.uuid4()
+    districts = [uuid.uuid4() for _ in range(10)]
+    agencies = [(city, "基准市应急管理局", "140600", None, f"/{city}/", at)] + [
+        (d, f"基准区{n}应急管理局", "140602", city, f"/{city}/{d}/", at) for n, d in enumerate(districts)
+    ]
+    await conn.copy_records_to_table("agency", records=agencies, columns=["id", "name", "region_code", "parent_id", "path", "created_at"])
+    ents = [
+        (uuid.uuid4(), f"基准企业{n}", make_credit_code(f"9114060{n:010d}"), districts[n % 10], "基准地址", at) for n in range(enterprises)
+    ]
+    await conn.copy_records_to_table(
+        "enterprise", records=ents, columns=["id", "name", "credit_code", "agency_id", "address", "created_at"]
+    )
+    return City(city, districts, ents)

@@ -33,9 +33,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from backend.accounts.credit_code import make_credit_code  # noqa: E402
 from backend.auth import hash_password  # noqa: E402
-from bench.harness import fresh_database, serving_api  # noqa: E402
+from bench.harness import copy_city, fresh_database, serving_api  # noqa: E402
 
 TOPICS = ["mining", "hazardous_chemicals", "construction", "fire_safety", "industry_trade"]
 PASSWORD = "bench-password-123"
@@ -47,18 +46,8 @@ async def load(dsn: str, enterprises: int, inspectors: int) -> str:
     conn = await asyncpg.connect(dsn)
     rng = random.Random(13)
     now = datetime.now(UTC)
-    city = uuid.uuid4()
-    districts = [uuid.uuid4() for _ in range(10)]
-    agencies = [(city, "基准市应急管理局", "140600", None, f"/{city}/", now)] + [
-        (d, f"基准区{n}应急管理局", "140602", city, f"/{city}/{d}/", now) for n, d in enumerate(districts)
-    ]
-    await conn.copy_records_to_table("agency", records=agencies, columns=["id", "name", "region_code", "parent_id", "path", "created_at"])
-    ents = [
-        (uuid.uuid4(), f"基准企业{n}", make_credit_code(f"9114060{n:010d}"), districts[n % 10], "基准地址", now) for n in range(enterprises)
-    ]
-    await conn.copy_records_to_table(
-        "enterprise", records=ents, columns=["id", "name", "credit_code", "agency_id", "address", "created_at"]
-    )
+    loaded = await copy_city(conn, enterprises, now)
+    city, ents = loaded.id, loaded.enterprises
     await conn.copy_records_to_table(
         "enterprise_topic", records=[(e[0], TOPICS[n % len(TOPICS)]) for n, e in enumerate(ents)], columns=["enterprise_id", "topic"]
     )
